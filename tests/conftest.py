@@ -1,0 +1,54 @@
+"""Shared fixtures. Integration tests use the real default model, loaded once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# Never reach a model hub from tests: models come from registry wheels under models/.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO / "semplan" / "data" / "sample_plans"
+DEV_GOLD = REPO / "tests" / "data" / "dev-gold.json"
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def sample_paths() -> list[Path]:
+    return sorted(SAMPLE_DIR.glob("*.txt"))
+
+
+@pytest.fixture(scope="session")
+def dev_gold() -> dict:
+    return json.loads(DEV_GOLD.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def sample_documents(sample_paths):
+    from semplan.read import read_document
+
+    return [read_document(path) for path in sample_paths]
+
+
+@pytest.fixture(scope="session")
+def sample_clauses(sample_documents):
+    from semplan.segment import segment
+
+    return [clause for document in sample_documents for clause in segment(document.text, document.plan_id)]
+
+
+@pytest.fixture(scope="session")
+def e5_encoder(tmp_path_factory):
+    """The default model on its default backend, with a cache private to this test session."""
+    from semplan.encode import Encoder
+
+    return Encoder(cache_path=tmp_path_factory.mktemp("cache") / "embeddings.sqlite", progress=False)
