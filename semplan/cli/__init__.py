@@ -17,7 +17,6 @@ from semplan.errors import SemplanError
 COMMAND_MODULES = {
     "segment": "segment",
     "models": "models",
-    "encode": "encode",
     "index": "index",
     "similar": "similar",
     "cluster": "cluster",

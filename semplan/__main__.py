@@ -1,0 +1,3 @@
+from semplan.cli import main
+
+main()
