@@ -2,13 +2,28 @@
 
 A backend knows nothing of caches, clauses or prompts: `semplan.encode.Encoder` applies the
 prompt, skips cached texts, batches, and calls `Backend.embed` on what is left.
+
+Backends by name:
+- "torch": sentence-transformers in fp32 on the CPU, the reference every other backend is checked against;
+- "onnx" / "onnx-int8": onnxruntime, fp32 or dynamically quantized (semplan/backends/onnx.py);
+- "use": the pure-numpy Universal Sentence Encoder (only for the `use-multilingual` model);
+- "auto": the fastest one installed for the model.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+import sys
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from semplan.errors import ModelError
+
+if TYPE_CHECKING:
+    from semplan.models import ModelSpec
+
+BACKEND_NAMES = ("auto", "torch", "onnx", "onnx-int8", "use")
 
 
 class Backend(Protocol):
@@ -18,3 +33,66 @@ class Backend(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """float32 (len(texts), dims), L2-normalised, rows in input order."""
         ...
+
+
+# The fallback notice is printed once per process, not once per Encoder.
+_fallback_noticed = False
+
+
+def load_backend(spec: ModelSpec, backend: str = "auto") -> Backend:
+    """The backend named `backend` with `spec`'s model loaded, ready to embed."""
+    if backend not in BACKEND_NAMES:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
+    if spec.kind == "use":
+        if backend not in ("auto", "use"):
+            raise ModelError(f"model {spec.name!r} runs only on the 'use' backend, not {backend!r}")
+        from semplan.backends import use
+
+        return use.load(spec)
+    if spec.kind != "sentence-transformers":
+        raise ModelError(f"model {spec.name!r} is of unknown kind {spec.kind!r}")
+    if backend == "use":
+        raise ModelError(f"the 'use' backend runs only the use-multilingual model, not {spec.name!r}")
+    if backend == "torch":
+        return _load_torch(spec)
+    if backend in ("onnx", "onnx-int8"):
+        onnx = _onnx_module()
+        if onnx is None or not onnx.available():
+            raise ModelError(
+                f"the {backend!r} backend is not available here (needs onnxruntime and semplan.backends.onnx); "
+                "use --backend torch"
+            )
+        return onnx.load(spec, quantized=backend == "onnx-int8")
+    return _load_auto(spec)
+
+
+def _load_auto(spec: ModelSpec) -> Backend:
+    global _fallback_noticed
+    onnx = _onnx_module()
+    reason = "the onnx backend is not installed"
+    if onnx is not None:
+        try:
+            if onnx.available():
+                return onnx.load(spec, quantized=True)
+            reason = "the onnx backend is not available"
+        except ModelError as error:
+            # e.g. this model has no ONNX export: torch still runs it, only slower.
+            reason = f"onnx-int8 cannot load it ({error})"
+    if not _fallback_noticed:
+        print(f"semplan: {reason}; encoding with torch fp32 (slower)", file=sys.stderr)
+        _fallback_noticed = True
+    return _load_torch(spec)
+
+
+def _load_torch(spec: ModelSpec) -> Backend:
+    from semplan.backends import torch_st
+
+    return torch_st.load(spec)
+
+
+def _onnx_module():
+    """semplan.backends.onnx if it exists and imports, else None (it is an optional module)."""
+    try:
+        return importlib.import_module("semplan.backends.onnx")
+    except ImportError:
+        return None

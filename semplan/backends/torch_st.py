@@ -1,0 +1,69 @@
+"""sentence-transformers in fp32 on the CPU: the reference backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from semplan.errors import ModelError
+
+if TYPE_CHECKING:
+    from semplan.models import ModelSpec
+
+
+class TorchBackend:
+    """One loaded SentenceTransformer; `embed` runs one forward pass per call."""
+
+    name = "torch"
+
+    def __init__(self, model, dims: int):
+        self.model = model
+        self.dims = dims
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            # The Encoder has already prefixed the role's prompt; "" stops the model's own default prompt.
+            prompt="",
+            # The Encoder batches (and length-sorts) already: one call is one forward pass.
+            batch_size=max(len(texts), 1),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def load(spec: ModelSpec) -> TorchBackend:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as error:
+        raise ModelError(
+            f"the torch backend needs sentence-transformers: pip install semplan ({error})"
+        ) from None
+    on_disk = Path(spec.location).is_dir()
+    try:
+        model = SentenceTransformer(spec.location, device="cpu")
+    except Exception as error:  # sentence-transformers raises OSError, ValueError, HF errors alike
+        if not on_disk:
+            where = "offline (HF_HUB_OFFLINE is set)" if _hub_offline() else "unreachable from here"
+            raise ModelError(
+                f"model {spec.name!r} is not on disk and the model hub is {where}; "
+                "pass a local sentence-transformers directory or a registry model (semplan models list)"
+            ) from None
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"cannot load model {spec.name!r} from {spec.location}: {detail}") from None
+    dims = model.get_sentence_embedding_dimension()
+    if not dims:
+        raise ModelError(f"model {spec.name!r} does not declare its embedding size")
+    return TorchBackend(model, int(dims))
+
+
+def _hub_offline() -> bool:
+    return any(
+        os.environ.get(var, "").lower() in ("1", "true", "yes")
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )

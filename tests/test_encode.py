@@ -1,0 +1,319 @@
+"""The encoder: prompts, batching, the cache and its keys, resumability; then the real default model."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import semplan
+from semplan.encode import EmbeddingCache, Encoder, encode
+from semplan.errors import ModelError, SemplanError, StoreError
+from semplan.models import ModelSpec
+
+REPO = Path(__file__).resolve().parent.parent
+
+FAKE_SPEC = ModelSpec(
+    name="fake-model",
+    kind="sentence-transformers",
+    location="/nonexistent/fake-model",
+    revision="rev-1",
+    dims=8,
+    prompts={"query": "query: ", "passage": "passage: "},
+)
+
+
+class FakeBackend:
+    """Deterministic vectors from the sha256 of each (prompted) text; records every call."""
+
+    dims = 8
+
+    def __init__(self, name: str = "fake", fail_after_calls: int | None = None):
+        self.name = name
+        self.calls: list[list[str]] = []
+        self.fail_after_calls = fail_after_calls
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self.fail_after_calls is not None and len(self.calls) >= self.fail_after_calls:
+            raise KeyboardInterrupt("simulated interruption")
+        self.calls.append(list(texts))
+        rows = [np.frombuffer(hashlib.sha256(text.encode()).digest()[:8], dtype=np.uint8) for text in texts]
+        vectors = np.array(rows, dtype=np.float32).reshape(len(texts), self.dims) - 127.5
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def fake_encoder(tmp_path, backend=None, spec=FAKE_SPEC, cache="cache.sqlite", **options) -> Encoder:
+    cache_path = None if cache is None else tmp_path / cache
+    return Encoder(
+        model=spec, backend=backend or FakeBackend(), cache_path=cache_path, progress=False, **options
+    )
+
+
+TEXTS = [f"第{n}条 推进{'学前教育' * (n % 7)}普惠发展" for n in range(100)]
+
+
+# -- unit tests on a deterministic fake backend -------------------------------------------------------
+
+
+def test_vectors_are_normalised_float32_in_input_order(tmp_path):
+    encoder = fake_encoder(tmp_path, batch_size=7)
+    vectors = encoder.encode_passages(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 8)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-6)
+    expected = FakeBackend().embed(["passage: " + text for text in TEXTS])
+    np.testing.assert_array_equal(vectors, expected)
+
+
+def test_batches_are_length_sorted_and_prompted(tmp_path):
+    backend = FakeBackend()
+    fake_encoder(tmp_path, backend, batch_size=10).encode_passages(TEXTS)
+    assert all(len(batch) <= 10 for batch in backend.calls)
+    sent = [text for batch in backend.calls for text in batch]
+    assert all(text.startswith("passage: ") for text in sent)
+    assert [len(text) for text in sent] == sorted((len(text) for text in sent), reverse=True)
+    backend.calls.clear()
+    fake_encoder(tmp_path, backend, cache=None).encode_queries(["课后服务"])
+    assert backend.calls == [["query: 课后服务"]]
+
+
+def test_model_without_prompts_sends_raw_text(tmp_path):
+    backend = FakeBackend()
+    spec = ModelSpec(name="plain", kind="sentence-transformers", location="x", revision="r", dims=8)
+    encoder = fake_encoder(tmp_path, backend, spec=spec)
+    encoder.encode_queries(["课后服务"])
+    encoder.encode_passages(["课后服务"])
+    assert backend.calls == [["课后服务"]]  # same key (no prompt): the second is a cache hit
+    assert encoder.identity()["prompts"] == {"passage": "", "query": ""}
+
+
+def test_second_encode_makes_no_model_calls(tmp_path):
+    encoder = fake_encoder(tmp_path)
+    first = encoder.encode_passages(TEXTS)
+    assert encoder.model_calls == len(TEXTS)
+    second = encoder.encode_passages(TEXTS)
+    assert encoder.model_calls == len(TEXTS)
+    np.testing.assert_array_equal(first, second)
+    # A new process (here: a new Encoder) finds them too.
+    again = fake_encoder(tmp_path)
+    np.testing.assert_array_equal(again.encode_passages(TEXTS), first)
+    assert again.model_calls == 0
+
+
+def test_repeated_texts_are_encoded_once(tmp_path):
+    encoder = fake_encoder(tmp_path, cache=None)
+    vectors = encoder.encode_passages(["甲", "乙", "甲", "甲"])
+    assert encoder.model_calls == 2
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+
+
+def test_cache_key_separates_prompt_backend_model_and_revision(tmp_path):
+    base = fake_encoder(tmp_path)
+    base.encode_passages(TEXTS[:5])
+    queries = fake_encoder(tmp_path)
+    queries.encode_queries(TEXTS[:5])
+    assert queries.model_calls == 5  # another prompt
+    other_backend = fake_encoder(tmp_path, FakeBackend(name="fake-int8"))
+    other_backend.encode_passages(TEXTS[:5])
+    assert other_backend.model_calls == 5
+    for changed in (
+        ModelSpec(**{**FAKE_SPEC.__dict__, "revision": "rev-2"}),
+        ModelSpec(**{**FAKE_SPEC.__dict__, "name": "other-model"}),
+        ModelSpec(**{**FAKE_SPEC.__dict__, "prompts": {"passage": "document: "}}),
+    ):
+        encoder = fake_encoder(tmp_path, spec=changed)
+        encoder.encode_passages(TEXTS[:5])
+        assert encoder.model_calls == 5, changed
+    unchanged = fake_encoder(tmp_path)
+    unchanged.encode_passages(TEXTS[:5])
+    assert unchanged.model_calls == 0
+    # A changed text under the same position is a miss (the key is the text's hash, not an id).
+    unchanged.encode_passages([TEXTS[0] + "。"])
+    assert unchanged.model_calls == 1
+
+
+def test_interrupted_encode_resumes_with_identical_vectors(tmp_path):
+    reference = fake_encoder(tmp_path, cache=None, batch_size=8).encode_passages(TEXTS)
+    crashing = FakeBackend(fail_after_calls=3)
+    with pytest.raises(KeyboardInterrupt):
+        fake_encoder(tmp_path, crashing, batch_size=8).encode_passages(TEXTS)
+    assert EmbeddingCache(tmp_path / "cache.sqlite").count() == 3 * 8  # committed batch by batch
+    resumed = fake_encoder(tmp_path, batch_size=8)
+    np.testing.assert_array_equal(resumed.encode_passages(TEXTS), reference)
+    assert resumed.model_calls == len(TEXTS) - 3 * 8
+
+
+def test_iterables_stream_in_chunks(tmp_path):
+    pulled = 0
+
+    def texts():
+        nonlocal pulled
+        for n in range(1000):
+            pulled += 1
+            yield f"句子{n}"
+
+    backend = FakeBackend()
+    ahead = []
+    original_embed = backend.embed
+
+    def embed(batch):
+        ahead.append(pulled - sum(len(call) for call in backend.calls))
+        return original_embed(batch)
+
+    backend.embed = embed
+    encoder = fake_encoder(tmp_path, backend, cache=None, chunk_size=100, batch_size=25)
+    vectors = encoder.encode_passages(texts())
+    assert vectors.shape == (1000, 8)
+    assert max(ahead) <= 100  # never more than one chunk read ahead of the model
+    np.testing.assert_array_equal(
+        vectors, fake_encoder(tmp_path, cache=None).encode_passages([f"句子{n}" for n in range(1000)])
+    )
+    chunks = list(encoder.iter_encode((f"句子{n}" for n in range(250)), role="passage"))
+    assert [len(chunk) for chunk in chunks] == [100, 100, 50]
+
+
+def test_empty_input_and_single_string(tmp_path):
+    encoder = fake_encoder(tmp_path)
+    assert encoder.encode_passages([]).shape == (0, 8)
+    assert encoder.encode_passages(iter([])).shape == (0, 8)
+    assert encoder.encode_queries("课后服务").shape == (1, 8)
+
+
+def test_bad_input_is_a_one_line_error(tmp_path):
+    encoder = fake_encoder(tmp_path)
+    with pytest.raises(SemplanError, match="item 1 is int"):
+        encoder.encode_passages(["甲", 3])
+    with pytest.raises(SemplanError, match="batch size"):
+        fake_encoder(tmp_path, batch_size=0)
+
+
+def test_backend_returning_wrong_shape_is_a_model_error(tmp_path):
+    class Broken(FakeBackend):
+        def embed(self, texts):
+            return np.zeros((len(texts), 3), dtype=np.float32)
+
+    with pytest.raises(ModelError, match="returned shape"):
+        fake_encoder(tmp_path, Broken()).encode_passages(["甲"])
+
+
+def test_cache_is_wal_and_readable_while_written(tmp_path):
+    encoder = fake_encoder(tmp_path, batch_size=4)
+    encoder.encode_passages(TEXTS[:8])
+    reader = sqlite3.connect(tmp_path / "cache.sqlite")
+    assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 8
+    encoder.encode_passages(TEXTS[8:16])  # a writer is not blocked by an open read transaction
+    assert reader.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 8  # snapshot isolation
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 16
+    blob = reader.execute("SELECT vector FROM embeddings LIMIT 1").fetchone()[0]
+    assert len(blob) == 8 * 4  # float32
+
+
+def test_damaged_or_newer_cache_is_a_store_error(tmp_path):
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="cannot open the embedding cache"):
+        fake_encoder(tmp_path, cache="junk.sqlite")
+    db = sqlite3.connect(tmp_path / "new.sqlite")
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    with pytest.raises(StoreError, match="newer semplan"):
+        fake_encoder(tmp_path, cache="new.sqlite")
+
+
+def test_default_cache_path_follows_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMPLAN_CACHE_DIR", str(tmp_path / "c"))
+    encoder = Encoder(model=FAKE_SPEC, backend=FakeBackend(), progress=False)
+    assert encoder.cache_path == tmp_path / "c" / "embeddings.sqlite"
+    encoder.encode_passages(["甲"])
+    assert encoder.cache_path.exists()
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    Encoder(model=FAKE_SPEC, backend=FakeBackend(), cache_path=None).encode_passages(TEXTS)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_on_a_terminal_unless_disabled(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("semplan.encode._stderr_is_terminal", lambda: True)
+    Encoder(model=FAKE_SPEC, backend=FakeBackend(), cache_path=None).encode_passages(TEXTS)
+    assert "encoding" in capsys.readouterr().err
+    Encoder(model=FAKE_SPEC, backend=FakeBackend(), cache_path=None, progress=False).encode_passages(TEXTS)
+    assert capsys.readouterr().err == ""
+
+
+def test_identity_names_everything_an_index_must_match(tmp_path):
+    identity = fake_encoder(tmp_path).identity()
+    assert identity == {
+        "model": "fake-model",
+        "kind": "sentence-transformers",
+        "revision": "rev-1",
+        "backend": "fake",
+        "dims": 8,
+        "prompts": {"passage": "passage: ", "query": "query: "},
+    }
+
+
+def test_module_encode_takes_clauses_or_strings(tmp_path):
+    class Clause:
+        def __init__(self, match_text):
+            self.match_text = match_text
+
+    encoder = fake_encoder(tmp_path)
+    from_clauses = encode([Clause(text) for text in TEXTS[:3]], encoder=encoder)
+    from_stream = encode((Clause(text) for text in TEXTS[:3]), encoder=encoder)
+    np.testing.assert_array_equal(from_clauses, encoder.encode_passages(TEXTS[:3]))
+    np.testing.assert_array_equal(from_stream, from_clauses)
+    # semplan.encode is both the module and, called, this function.
+    np.testing.assert_array_equal(semplan.encode(TEXTS[:3], encoder=encoder), from_clauses)
+    assert semplan.Encoder is Encoder and semplan.encode.Encoder is Encoder
+
+
+def test_load_backend_auto_falls_back_to_torch_with_one_line(monkeypatch, capsys):
+    import semplan.backends as backends
+
+    monkeypatch.setattr(backends, "_onnx_module", lambda: None)
+    monkeypatch.setattr(backends, "_fallback_noticed", False)
+    monkeypatch.setattr(backends, "_load_torch", lambda spec: FakeBackend(name="torch"))
+    assert backends.load_backend(FAKE_SPEC, "auto").name == "torch"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "torch" in err
+    with pytest.raises(ModelError, match="not available"):
+        backends.load_backend(FAKE_SPEC, "onnx-int8")
+    with pytest.raises(ModelError, match="unknown backend"):
+        backends.load_backend(FAKE_SPEC, "tensorflow")
+    with pytest.raises(ModelError, match="only the use-multilingual"):
+        backends.load_backend(FAKE_SPEC, "use")
+
+
+def test_load_backend_auto_prefers_onnx_int8(monkeypatch):
+    import types
+
+    import semplan.backends as backends
+
+    fake_onnx = types.SimpleNamespace(
+        available=lambda: True,
+        load=lambda spec, quantized: FakeBackend(name="onnx-int8" if quantized else "onnx"),
+    )
+    monkeypatch.setattr(backends, "_onnx_module", lambda: fake_onnx)
+    assert backends.load_backend(FAKE_SPEC, "auto").name == "onnx-int8"
+    assert backends.load_backend(FAKE_SPEC, "onnx").name == "onnx"
+
+
+def test_hub_id_offline_is_a_one_line_model_error(monkeypatch):
+    from semplan.backends import torch_st
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = ModelSpec(
+        name="someone/not-a-local-model",
+        kind="sentence-transformers",
+        location="someone/not-a-local-model",
+        revision="",
+        dims=None,
+    )
+    with pytest.raises(ModelError, match="not on disk and the model hub is offline") as raised:
+        torch_st.load(spec)
+    assert "\n" not in str(raised.value)
