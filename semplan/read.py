@@ -1,9 +1,24 @@
-"""bytes → text: encodings, .txt/.docx/.html/.pdf. (Contract fixed; implementation in progress.)"""
+"""bytes → text: plain text in any of the encodings Chinese plans come in, .docx, .html and .pdf.
+
+Every reader returns a `Document` whose `text` is the string that clause spans index into, so
+whatever a reader does to the bytes (decoding, dropping HTML navigation, reflowing PDF lines)
+happens here, once, before any offset is taken.
+"""
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from semplan.errors import InputError
+
+TEXT_SUFFIXES = (".txt", ".text")
+SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".docx", ".html", ".htm", ".pdf")
 
 
 @dataclass(frozen=True)
@@ -16,4 +31,280 @@ class Document:
 
 
 def read_document(path: str | Path, plan_id: str | None = None) -> Document:
-    raise NotImplementedError
+    """Read one plan file; the plan id is the file stem unless given.
+
+    Raises `InputError` (one line, naming the file) for a missing, empty, binary or unreadable file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory (pass it to iter_documents to read the plans inside)")
+    plan_id = check_plan_id(plan_id if plan_id is not None else path.stem, path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from error
+    if not raw.strip():
+        raise InputError(f"{path}: empty file")
+
+    suffix = path.suffix.lower()
+    if suffix == ".docx":
+        text, encoding = _docx_text(raw, path), "docx"
+    elif suffix in (".html", ".htm"):
+        text, encoding = _html_text(raw, path), "html"
+    elif suffix == ".pdf":
+        text, encoding = _pdf_text(raw, path), "pdf"
+    else:
+        # Unknown suffixes are tried as text: a plan saved as `.TXT`, `.utf8` or with no suffix is
+        # still a plan, and binary input is caught by decode_text.
+        text, encoding = decode_text(raw, path)
+    if not text.strip():
+        raise InputError(f"{path}: no text found")
+    return Document(plan_id, path, text, hashlib.sha256(raw).hexdigest(), encoding)
+
+
+def check_plan_id(plan_id: str, path: Path | None = None) -> str:
+    """A plan id names a plan in clause ids (`plan#n`), file names and reports."""
+    where = f"{path}: " if path is not None else ""
+    if not plan_id or not plan_id.strip():
+        raise InputError(f"{where}empty plan id")
+    if "#" in plan_id or any(ch in plan_id for ch in "\n\r\t") or plan_id != plan_id.strip():
+        raise InputError(f"{where}plan id {plan_id!r} may not contain '#', tabs, newlines or edge spaces")
+    return plan_id
+
+
+def iter_documents(
+    paths: Iterable[str | Path],
+    keep_going: bool = False,
+    on_error: Callable[[Path, InputError], None] | None = None,
+    plan_ids: Iterable[str | None] | None = None,
+) -> Iterator[Document]:
+    """Read plans one by one; a directory expands to the supported files directly inside it, sorted.
+
+    With `keep_going`, a file that cannot be read is passed to `on_error(path, error)` and skipped;
+    without it the first error is raised. `plan_ids`, when given, pairs one id with each path
+    (None keeps the file stem); it cannot be combined with directories.
+    """
+    seen: dict[str, Path] = {}
+    paths = [Path(p) for p in paths]
+    ids = list(plan_ids) if plan_ids is not None else [None] * len(paths)
+    if len(ids) != len(paths):
+        raise InputError(f"{len(ids)} plan ids given for {len(paths)} paths")
+    for path, plan_id in zip(paths, ids, strict=True):
+        if path.is_dir():
+            if plan_id is not None:
+                raise InputError(f"{path}: a plan id cannot be given for a directory")
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            if not files:
+                _fail(InputError(f"{path}: no plan files ({', '.join(SUPPORTED_SUFFIXES)}) inside"),
+                      path, keep_going, on_error)
+            targets = [(file, None) for file in files]
+        else:
+            targets = [(path, plan_id)]
+        for file, file_plan_id in targets:
+            try:
+                document = read_document(file, file_plan_id)
+                if document.plan_id in seen:
+                    raise InputError(
+                        f"{file}: plan id {document.plan_id!r} already used by {seen[document.plan_id]}"
+                        " (give another with --plan-id)"
+                    )
+            except InputError as error:
+                _fail(error, file, keep_going, on_error)
+                continue
+            seen[document.plan_id] = file
+            yield document
+
+
+def _fail(error: InputError, path: Path, keep_going: bool, on_error) -> None:
+    if not keep_going:
+        raise error
+    if on_error is not None:
+        on_error(path, error)
+
+
+# --- plain text -------------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Control characters other than tab, newline, carriage return and form feed: text never has many.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def decode_text(raw: bytes, path: Path | str = "<bytes>") -> tuple[str, str]:
+    """Decode plain-text bytes; returns (text, encoding name). Binary data raises InputError."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            return _checked(raw.decode(encoding, errors="strict"), encoding, path, raw)
+    if b"\x00" in raw:
+        # UTF-16 without a BOM has a zero byte in every other position for ASCII; CJK text has few
+        # zeros but decodes cleanly. Anything else with NULs is binary.
+        encoding = _utf16_without_bom(raw)
+        if encoding is None:
+            raise InputError(f"{path}: binary file, not text")
+        return _checked(raw.decode(encoding), encoding, path, raw)
+    try:
+        return _checked(raw.decode("utf-8", errors="strict"), "utf-8", path, raw)
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is None:
+        raise InputError(f"{path}: binary file or unknown encoding")
+    encoding = _canonical_encoding(best.encoding)
+    return _checked(str(best), encoding, path, raw)
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    if len(raw) % 2:
+        return None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = raw.decode(encoding, errors="strict")
+        except UnicodeDecodeError:
+            continue
+        if not _CONTROL.search(text):
+            return encoding
+    return None
+
+
+def _canonical_encoding(name: str) -> str:
+    # charset-normalizer reports Python codec names (gb18030, big5, cp950, utf_16); GBK/GB2312 text
+    # is a subset of GB18030, so one name covers the family.
+    name = name.lower().replace("_", "-")
+    return {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "cp950": "big5"}.get(name, name)
+
+
+def _checked(text: str, encoding: str, path: Path | str, raw: bytes) -> tuple[str, str]:
+    controls = len(_CONTROL.findall(text))
+    if controls > max(2, len(text) // 100):
+        raise InputError(f"{path}: binary file, not text")
+    return text, encoding
+
+
+# --- .docx ------------------------------------------------------------------------------------
+
+
+def _docx_text(raw: bytes, path: Path) -> str:
+    try:
+        import docx
+    except ImportError as error:  # pragma: no cover - a declared dependency
+        from semplan.errors import MissingDependency
+
+        raise MissingDependency("reading .docx needs python-docx: pip install python-docx") from error
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except Exception as error:  # python-docx raises zipfile, KeyError and lxml errors alike
+        raise InputError(f"{path}: not a readable .docx ({type(error).__name__})") from error
+    blocks = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            blocks.append(" ".join(cell.text for cell in row.cells))
+    # One blank line between paragraphs, as in the scraped .txt plans.
+    return "\n\n".join(block for block in blocks if block.strip())
+
+
+# --- .html ------------------------------------------------------------------------------------
+
+# Elements that hold navigation, chrome or code, never plan text.
+_HTML_DROP_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe",
+                   "button", "select", "template", "svg")
+_HTML_CHROME = re.compile(r"(^|[-_\s])(nav|navbar|menu|breadcrumb|footer|header|sidebar|share|toolbar|"
+                          r"banner|copyright|pager|pagination)([-_\s]|$)", re.I)
+_HTML_MAIN = re.compile(r"(^|[-_\s])(content|article|main|text|zoom|detail|body)([-_\s]|$)", re.I)
+_HTML_BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "br", "section", "article",
+                "td", "dd", "dt", "blockquote", "pre", "table", "ul", "ol")
+
+
+def _html_text(raw: bytes, path: Path) -> str:
+    from bs4 import BeautifulSoup, UnicodeDammit
+
+    dammit = UnicodeDammit(raw, ["utf-8", "gb18030", "big5"], is_html=True)
+    markup = dammit.unicode_markup
+    if markup is None:
+        raise InputError(f"{path}: cannot decode the HTML page")
+    soup = BeautifulSoup(markup, "html.parser")
+    for tag in soup(_HTML_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.decomposed or tag.attrs is None:
+            continue
+        names = " ".join([*tag.get("class", []), tag.get("id") or "", tag.get("role") or ""])
+        if tag.name not in ("html", "body") and _HTML_CHROME.search(names):
+            tag.decompose()
+    root = soup.find("main") or soup.find("article") or _largest_content_block(soup) or soup.body or soup
+    for br in root.find_all("br"):
+        br.replace_with("\n")
+    lines = []
+    for text in root.get_text("\n").splitlines():
+        text = text.strip()
+        if text:
+            lines.append(text)
+    return "\n\n".join(lines)
+
+
+def _largest_content_block(soup):
+    candidates = [
+        tag for tag in soup.find_all(["div", "section", "td"])
+        if _HTML_MAIN.search(" ".join([*tag.get("class", []), tag.get("id") or ""]))
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda tag: len(tag.get_text(strip=True)))
+
+
+# --- .pdf -------------------------------------------------------------------------------------
+
+# A PDF line that ends one of these closes a paragraph; any other line break is a soft wrap.
+_PARAGRAPH_END = re.compile(r"[。！？!?；;：:」』”\"]\s*$")
+
+
+def _pdf_text(raw: bytes, path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InputError(f"{path}: encrypted PDF")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except InputError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+        raise InputError(f"{path}: not a readable PDF ({type(error).__name__})") from error
+    if not any(page.strip() for page in pages):
+        raise InputError(f"{path}: PDF has no text layer (scanned? run OCR first)")
+    return "\n\n".join(reflow_lines(page) for page in pages if page.strip())
+
+
+def reflow_lines(text: str) -> str:
+    """Join PDF soft-wrapped lines: a break stays only after sentence-final punctuation.
+
+    Chinese lines are joined directly; a space is kept between two Latin words.
+    """
+    paragraphs: list[str] = []
+    current = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            if current:
+                paragraphs.append(current)
+                current = ""
+            continue
+        if current and current[-1].isascii() and current[-1].isalnum() and line[0].isascii():
+            current += " " + line
+        else:
+            current += line
+        if _PARAGRAPH_END.search(current):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return "\n\n".join(paragraphs)

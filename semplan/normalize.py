@@ -1,0 +1,67 @@
+"""Matching text: the normalised form of a clause used for encoding and matching, never for display.
+
+The sample plans write the same sentence in different ways: full- and half-width punctuation,
+traditional characters machine-converted from simplified (Daqing), stray spaces from OCR and
+scraping (`呼教发〔2 0 2 1〕`, `请认真学 习领会 ,`), and three quote styles (`“…"`, `『…』`, `"…"`).
+`matching_text` folds all of these so that equal clauses get equal strings.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+# Every quote style in the corpus folds to one ASCII double quote; single quotes to one ASCII quote.
+_QUOTES = str.maketrans(
+    {
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "「": '"',
+        "」": '"',
+        "『": '"',
+        "』": '"',
+        "〝": '"',
+        "〞": '"',
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+    }
+)
+
+_CJK = r"\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+# Spaces next to a CJK character or CJK punctuation carry no meaning in Chinese text.
+_SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
+# `2 0 2 1` and `1 0 ·`: OCR spaces between digits.
+_SPACE_IN_NUMBER = re.compile(r"(?<=\d)\s+(?=\d)")
+# Spaces before half-width punctuation that NFKC produced from full-width forms: `工作要点 ,`.
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.;:!?)\]])|(?<=[(\[])\s+")
+# `3一5所`, `2020一2035`: the character 一 typed as a range dash between digits.
+_DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[一—–－~～](?=\d)")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@functools.cache
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese (OpenCC t2s); simplified text passes through unchanged."""
+    return _t2s().convert(text)
+
+
+def matching_text(text: str) -> str:
+    """The form of `text` used for encoding and matching: width, script, spacing and quotes folded."""
+    folded = unicodedata.normalize("NFKC", text)
+    folded = to_simplified(folded)
+    folded = folded.translate(_QUOTES)
+    folded = _WHITESPACE.sub(" ", folded).strip()
+    folded = _SPACE_IN_NUMBER.sub("", folded)
+    folded = _SPACE_NEAR_CJK.sub("", folded)
+    folded = _SPACE_BEFORE_PUNCT.sub("", folded)
+    folded = _DASH_BETWEEN_DIGITS.sub("-", folded)
+    return folded
