@@ -79,6 +79,23 @@ class Clause:
             parts.append(f"{number}{self.item_title or ''}".strip())
         return " › ".join(parts)
 
+    def to_dict(self) -> dict:
+        """A JSON-ready record: every field, plus `clause_id` and `path`; spans as lists."""
+        return {
+            "clause_id": self.clause_id,
+            "plan_id": self.plan_id,
+            "n": self.n,
+            "kind": self.kind,
+            "section_number": self.section_number,
+            "section_title": self.section_title,
+            "item_number": self.item_number,
+            "item_title": self.item_title,
+            "path": self.path,
+            "spans": [list(span) for span in self.spans],
+            "text": self.text,
+            "match_text": self.match_text,
+        }
+
     def source_text(self, source: str) -> str:
         """The clause's text read back from the source through its spans."""
         return "".join(source[start:end] for start, end in self.spans)
@@ -173,11 +190,6 @@ class _View:
             else:
                 runs.append((offset, offset + 1))
         return tuple(runs)
-
-    def paragraph_bounds(self, position: int) -> tuple[int, int]:
-        start = self.text.rfind("\n", 0, position) + 1
-        end = self.text.find("\n", position)
-        return start, len(self.text) if end < 0 else end
 
 
 def _lines(text: str) -> list[tuple[int, int]]:
