@@ -1,0 +1,275 @@
+"""Storage and search logic of semplan.store with a deterministic fake backend (fast, no model).
+
+End-to-end tests with the real model are in tests/test_search.py and tests/test_cli_index.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+
+from semplan.errors import ModelMismatch, StoreError
+from semplan.models import ModelSpec
+from semplan.read import Document
+from semplan.segment import Clause
+from semplan.store import (
+    MANIFEST,
+    Corpus,
+    build_faiss_index,
+    choose_index_kind,
+    faiss_search,
+)
+
+DIMS = 32
+
+
+class BigramBackend:
+    """Hashes character bigrams into DIMS buckets: similar strings get similar unit vectors."""
+
+    name = "fake-bigram"
+    dims = DIMS
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), DIMS), dtype=np.float32)
+        for row, text in enumerate(texts):
+            text = text.split(": ", 1)[-1]  # drop the prompt
+            for i in range(max(1, len(text) - 1)):
+                bucket = int(hashlib.md5(text[i : i + 2].encode()).hexdigest(), 16) % DIMS
+                out[row, bucket] += 1
+        out += 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def fake_encoder(revision: str = "rev-1"):
+    from semplan.encode import Encoder
+
+    spec = ModelSpec(
+        name="fake-model",
+        kind="sentence-transformers",
+        location="",
+        revision=revision,
+        dims=DIMS,
+        prompts={"query": "query: ", "passage": "passage: "},
+    )
+    return Encoder(spec, backend=BigramBackend(), cache_path=None, progress=False)
+
+
+def split_sentences(document: Document) -> list[Clause]:
+    """A stand-in segmenter: one clause per `。`-terminated sentence, with exact spans."""
+    clauses = []
+    for n, match in enumerate(re.finditer(r"[^。\n]+。?", document.text), start=1):
+        text = match.group()
+        clauses.append(
+            Clause(
+                plan_id=document.plan_id,
+                n=n,
+                kind="sentence",
+                text=text,
+                match_text=text.strip(),
+                spans=((match.start(), match.end()),),
+                section_number=1,
+                section_title="总体要求",
+            )
+        )
+    return clauses
+
+
+def document(plan_id: str, text: str) -> Document:
+    return Document(plan_id, None, text, hashlib.sha256(text.encode()).hexdigest(), "utf-8")
+
+
+PLANS = {
+    "alpha": "实施安吉游戏推广计划。加强校外培训机构治理。健全近视防控体系。",
+    "beta": "推进安吉游戏推广工作。规范校外培训机构。开展劳动教育。",
+    "gamma": "加快标准化考场建设。落实课后服务经费保障。",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    corpus = Corpus.create(tmp_path / "index", encoder=fake_encoder())
+    corpus.add_documents((document(p, t) for p, t in PLANS.items()), segmenter=split_sentences)
+    yield corpus
+    corpus.close()
+
+
+def test_round_trip(corpus, tmp_path):
+    reopened = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    assert [plan.plan_id for plan in reopened.plans()] == ["alpha", "beta", "gamma"]
+    assert [plan.n_clauses for plan in reopened.plans()] == [3, 3, 2]
+    clauses = reopened.clauses()
+    assert [c.clause_id for c in clauses][:3] == ["alpha#1", "alpha#2", "alpha#3"]
+    expected = split_sentences(document("beta", PLANS["beta"]))
+    assert reopened.clauses("beta") == expected
+    for clause in clauses:
+        source = reopened.source_text(clause.plan_id)
+        assert "".join(source[s:e] for s, e in clause.spans) == clause.text
+    vectors = reopened.vectors()
+    assert vectors.shape == (8, DIMS) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    direct = fake_encoder().encode_passages([c.match_text for c in clauses])
+    np.testing.assert_allclose(vectors, direct, atol=1e-6)
+    np.testing.assert_allclose(reopened.vectors(["gamma#2", "alpha#1"]), direct[[7, 0]], atol=1e-6)
+    manifest = json.loads((tmp_path / "index" / MANIFEST).read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["model"]["revision"] == "rev-1" and manifest["dims"] == DIMS
+    assert manifest["counts"] == {"plans": 3, "clauses": 8}
+    assert manifest["index"]["kind"] == "flat"
+    assert (tmp_path / "index" / manifest["index"]["file"]).exists()
+    reopened.close()
+
+
+def test_incremental_add_encodes_only_new_texts(corpus):
+    encoder = corpus.encoder
+    calls = encoder.model_calls
+    report = corpus.add_documents((document(p, t) for p, t in PLANS.items()), segmenter=split_sentences)
+    assert report.unchanged == ["alpha", "beta", "gamma"] and encoder.model_calls == calls
+    # A sixth-plan-like copy: two sentences shared with alpha, one new.
+    report = corpus.add_documents(
+        [document("delta", "实施安吉游戏推广计划。健全近视防控体系。建设智慧校园。")], segmenter=split_sentences
+    )
+    assert report.added == ["delta"] and report.vectors_reused == 2 and report.texts_encoded == 1
+    assert encoder.model_calls == calls + 1
+    # A changed file replaces its plan's clauses.
+    report = corpus.add_documents([document("gamma", "加快标准化考场建设。新增一条。")], segmenter=split_sentences)
+    assert report.replaced == ["gamma"] and encoder.model_calls == calls + 2
+    assert [c.text for c in corpus.clauses("gamma")] == ["加快标准化考场建设。", "新增一条。"]
+    assert len(corpus) == len(corpus.clauses()) == 11
+    assert corpus.faiss_index().ntotal == 11
+
+
+def test_remove(corpus):
+    corpus.remove("beta")
+    assert [plan.plan_id for plan in corpus.plans()] == ["alpha", "gamma"]
+    hits = corpus.search_vectors(corpus.vectors(["alpha#1"]), k=10)[0]
+    assert len(hits) == 5
+    with pytest.raises(StoreError, match=r"^unknown plan 'beta' \(the index has: alpha, gamma\)$"):
+        corpus.remove("beta")
+
+
+def test_errors(corpus, tmp_path):
+    with pytest.raises(StoreError, match=r"^bad clause id 'alpha-1': expected PLAN#N, e.g. daqing-2021#12$"):
+        corpus.clause("alpha-1")
+    with pytest.raises(StoreError, match=r"^no clause 'alpha#9': plan 'alpha' has clauses 1–3$"):
+        corpus.clause("alpha#9")
+    with pytest.raises(StoreError, match=r"^unknown plan 'zeta'"):
+        corpus.clause("zeta#1")
+    with pytest.raises(StoreError, match=r"^no index at .*missing \(create one with: semplan index PATH --out"):
+        Corpus.open(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StoreError, match=r"is not a semplan index \(no manifest.json\)$"):
+        Corpus.open(tmp_path / "empty")
+    with pytest.raises(ModelMismatch, match=r"was built with fake-model@rev-1, not fake-model@rev-2$"):
+        Corpus.open(tmp_path / "index", encoder=fake_encoder("rev-2"))
+    with pytest.raises(StoreError, match="an index already exists"):
+        Corpus.create(tmp_path / "index", encoder=fake_encoder())
+
+
+def test_second_writer_is_refused(corpus, tmp_path):
+    other = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    with corpus._writing():
+        with pytest.raises(StoreError, match=r"is being written by another process \(pid \d+\)"):
+            other.remove("alpha")
+    other.remove("alpha")  # the lock is free again
+    other.close()
+
+
+def test_stale_faiss_is_rebuilt_from_the_database(corpus, tmp_path):
+    """A writer killed after the SQLite commit but before the FAISS file and manifest are written."""
+    manifest_before = (tmp_path / "index" / MANIFEST).read_bytes()
+    faiss_before = json.loads(manifest_before)["index"]["file"]
+    corpus._persist_faiss = lambda *args: None  # the crash
+    corpus.add_documents([document("delta", "建设智慧校园。")], segmenter=split_sentences)
+    assert (tmp_path / "index" / MANIFEST).read_bytes() == manifest_before
+    reopened = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    assert "delta" in [plan.plan_id for plan in reopened.plans()]
+    query = reopened.vectors(["delta#1"])
+    assert reopened.search_vectors(query, k=1)[0][0][1] == pytest.approx(1.0, abs=1e-5)
+    # The next write persists a fresh FAISS file and removes the stale one.
+    reopened.remove("gamma")
+    manifest = json.loads((tmp_path / "index" / MANIFEST).read_text())
+    assert manifest["index"]["generation"] == reopened.generation()
+    assert not (tmp_path / "index" / faiss_before).exists()
+    reopened.close()
+
+
+@pytest.mark.parametrize("threshold", [200_000, 4])
+def test_plan_filters_on_flat_and_ivf(tmp_path, threshold):
+    corpus = Corpus.create(tmp_path / "index", encoder=fake_encoder(), ann_threshold=threshold)
+    corpus.add_documents((document(p, t) for p, t in PLANS.items()), segmenter=split_sentences)
+    assert corpus.manifest["index"]["kind"] == choose_index_kind(8, threshold)
+    query = corpus.vectors(["alpha#1"])
+    plans_of = {i: c.plan_id for i, c in corpus.clauses_by_row_id(range(1, 100)).items()}
+    everything = corpus.search_vectors(query, k=8)[0]
+    assert len(everything) == 8 and everything[0][1] == pytest.approx(1.0, abs=1e-5)
+    only = corpus.search_vectors(query, k=8, only_plans=["beta"])[0]
+    assert {plans_of[i] for i, _ in only} == {"beta"} and len(only) == 3
+    excluded = corpus.search_vectors(query, k=8, exclude_plans=["alpha", "gamma"])[0]
+    assert {plans_of[i] for i, _ in excluded} == {"beta"} and len(excluded) == 3
+    both = corpus.search_vectors(query, k=8, only_plans=["alpha", "beta"], exclude_plans=["alpha"])[0]
+    assert [i for i, _ in both] == [i for i, _ in only]
+    corpus.close()
+
+
+def test_ivf_index_is_updated_in_place(tmp_path):
+    corpus = Corpus.create(tmp_path / "index", encoder=fake_encoder(), ann_threshold=4)
+    corpus.add_documents((document(p, t) for p, t in PLANS.items()), segmenter=split_sentences)
+    trained = corpus.manifest["index"]["trained_on"]
+    corpus.add_documents([document("gamma", "加快标准化考场建设。新增一条。再加一条。")], segmenter=split_sentences)
+    assert corpus.manifest["index"]["trained_on"] == trained  # not retrained
+    assert corpus.faiss_index().ntotal == len(corpus) == 9
+    reopened = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    query = reopened.vectors(["gamma#3"])
+    assert reopened.search_vectors(query, k=1)[0][0] == (reopened.row_ids(["gamma#3"])[0], pytest.approx(1.0, abs=1e-5))
+    corpus.close()
+    reopened.close()
+
+
+def test_similar_api_with_fake_model(corpus):
+    hits = corpus.similar("实施安吉游戏推广计划", k=3)
+    assert hits[0].clause_id == "alpha#1" and hits[0].score > 0.9
+    by_clause = corpus.similar(clause="alpha#1", k=3)
+    assert all(hit.plan != "alpha" for hit in by_clause) and by_clause[0].clause_id == "beta#1"
+    own = corpus.similar(clause="alpha#1", k=10, include_own_plan=True)
+    assert "alpha#1" not in [hit.clause_id for hit in own] and "alpha#2" in [hit.clause_id for hit in own]
+    assert all(hit.score >= 0.5 for hit in corpus.similar(clause="alpha#1", k=10, min_score=0.5))
+    alignment = corpus.align("alpha")
+    assert [row.clause.clause_id for row in alignment] == ["alpha#1", "alpha#2", "alpha#3"]
+    assert alignment[0].matches["beta"].clause_id == "beta#1"
+    assert set(alignment[0].matches) == {"beta", "gamma"}
+    data = hits[0].to_dict()
+    assert {"plan", "clause_id", "kind", "section", "item", "text", "spans", "score"} <= set(data)
+
+
+def _clustered(n: int, dims: int, seed: int) -> np.ndarray:
+    """Unit vectors around 2,000 random topics: sentence embeddings cluster, uniform noise does not."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((2000, dims)).astype(np.float32)
+    vectors = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dims)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_ivf_recall_at_10_on_200k_vectors():
+    """The approximate index the store switches to above its threshold keeps recall@10 ≥ 0.95."""
+    n, dims = 200_000, 384
+    started = time.perf_counter()
+    vectors = _clustered(n + 200, dims, seed=7)
+    queries, vectors = vectors[:200], vectors[200:]
+    ids = np.arange(n, dtype=np.int64) + 1
+    index, description = build_faiss_index(vectors, ids, "ivf")
+    assert description["kind"] == "ivf"
+    _, approximate = faiss_search(index, queries, 10)
+    exact_scores = queries @ vectors.T
+    exact = np.argsort(-exact_scores, axis=1)[:, :10] + 1
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact, strict=True)])
+    assert recall >= 0.95, recall
+    # Excluding ids works on the IVF index too.
+    excluded = exact[:, 0]
+    _, filtered = faiss_search(index, queries, 10, exclude_ids=excluded)
+    assert not (filtered == excluded[:, None]).any()
+    assert time.perf_counter() - started < 90
