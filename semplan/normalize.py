@@ -40,6 +40,8 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.;:!?)\]])|(?<=[(\[])\s+")
 # `3一5所`, `2020一2035`: the character 一 typed as a range dash between digits.
 _DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[一—–－~～](?=\d)")
 _WHITESPACE = re.compile(r"\s+")
+# Zero-width characters (a BOM left inside a pasted text, ZWSP from web pages) carry nothing.
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff]")
 
 
 @functools.cache
@@ -51,12 +53,15 @@ def _t2s():
 
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese (OpenCC t2s); simplified text passes through unchanged."""
+    # OpenCC takes UTF-8: a lone surrogate (possible in a str, never in decoded files) becomes "?".
+    if not text.isascii():
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
     return _t2s().convert(text)
 
 
 def matching_text(text: str) -> str:
     """The form of `text` used for encoding and matching: width, script, spacing and quotes folded."""
-    folded = unicodedata.normalize("NFKC", text)
+    folded = unicodedata.normalize("NFKC", _ZERO_WIDTH.sub("", text))
     folded = to_simplified(folded)
     folded = folded.translate(_QUOTES)
     folded = _WHITESPACE.sub(" ", folded).strip()
