@@ -264,6 +264,9 @@ def _largest_content_block(soup):
 
 # A PDF line that ends one of these closes a paragraph; any other line break is a soft wrap.
 _PARAGRAPH_END = re.compile(r"[。！？!?；;：:」』”\"]\s*$")
+# A line opening with an item or section marker starts a paragraph even when the line before has
+# no final punctuation (some items end without one).
+_PARAGRAPH_START = re.compile(r"^(\d{1,3}\s?[.．·、]|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十]{1,3}[）)])")
 
 
 def _pdf_text(raw: bytes, path: Path) -> str:
@@ -298,6 +301,9 @@ def reflow_lines(text: str) -> str:
                 paragraphs.append(current)
                 current = ""
             continue
+        if current and _PARAGRAPH_START.match(line):
+            paragraphs.append(current)
+            current = ""
         if current and current[-1].isascii() and current[-1].isalnum() and line[0].isascii():
             current += " " + line
         else:

@@ -1,0 +1,254 @@
+"""Readers on real files the tests generate from the sample plans: encodings, .docx, .pdf, .html,
+and the inputs that must fail with one clear line."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from semplan.data import SAMPLE_DIR, sample_plan_paths
+from semplan.errors import InputError
+from semplan.read import SUPPORTED_SUFFIXES, decode_text, iter_documents, read_document, reflow_lines
+from semplan.segment import segment
+
+
+def _original(plan_id: str) -> str:
+    return (SAMPLE_DIR / f"{plan_id}.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("generated")
+
+
+def test_bundled_sample_plans():
+    paths = sample_plan_paths()
+    assert [p.stem for p in paths] == ["city-2019", "daqing-2021", "hulunbuir-2021", "qingyuan-2022",
+                                       "xx-county-2021"]
+    document = read_document(paths[0])
+    assert document.plan_id == "city-2019" and document.encoding == "utf-8"
+    assert len(document.sha256) == 64 and document.text == _original("city-2019")
+
+
+# --- encodings ----------------------------------------------------------------------------------
+
+ENCODINGS = [
+    # (plan, codec used to write the file, encoding the reader should report)
+    ("hulunbuir-2021", "gb18030", "gb18030"),
+    ("qingyuan-2022", "gb18030", "gb18030"),  # has U+00A0, which GBK cannot hold
+    ("city-2019", "gbk", "gb18030"),  # GBK is read as its superset
+    ("daqing-2021", "big5", "big5"),
+    ("xx-county-2021", "utf-16", "utf-16"),  # with BOM
+    ("city-2019", "utf-16-le", "utf-16-le"),  # without BOM
+    ("daqing-2021", "utf-16-be", "utf-16-be"),
+    ("hulunbuir-2021", "utf-8-sig", "utf-8-sig"),
+]
+
+
+@pytest.mark.parametrize(("plan_id", "codec", "reported"), ENCODINGS, ids=lambda v: str(v))
+def test_encodings_decode_to_the_original_text(generated, plan_id, codec, reported):
+    original = _original(plan_id)
+    path = generated / f"{plan_id}.{codec}.txt"
+    path.write_bytes(original.encode(codec))
+    document = read_document(path, plan_id=plan_id)
+    assert document.text == original
+    assert document.encoding == reported
+    assert segment(document.text, plan_id) == segment(original, plan_id)
+
+
+def test_plan_id_defaults_to_the_file_stem(generated):
+    path = generated / "my-plan.txt"
+    path.write_text("一、总则\n1.加强党的全面领导工作。\n", encoding="utf-8")
+    assert read_document(path).plan_id == "my-plan"
+    assert read_document(path, plan_id="other").plan_id == "other"
+
+
+# --- .docx ----------------------------------------------------------------------------------------
+
+
+def test_docx_made_from_a_sample_plan(generated):
+    import docx
+
+    original = _original("hulunbuir-2021")
+    document = docx.Document()
+    for line in original.splitlines():
+        if line.strip():
+            document.add_paragraph(line)
+    path = generated / "hulunbuir.docx"
+    document.save(path)
+
+    read = read_document(path)
+    assert read.encoding == "docx" and read.plan_id == "hulunbuir"
+    clauses = segment(read.text, read.plan_id)
+    original_clauses = segment(original, "hulunbuir")
+    assert [c.text for c in clauses] == [c.text for c in original_clauses]
+    assert [c.item_number for c in clauses if c.kind == "item_title"] == list(range(1, 28))
+
+
+# --- .pdf -----------------------------------------------------------------------------------------
+
+
+def _write_pdf(path: Path, lines: list[str], font: str) -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    page = canvas.Canvas(str(path), pagesize=A4)
+    page.setFont(font, 11)
+    y = 800
+    for line in lines:
+        if y < 60:
+            page.showPage()
+            page.setFont(font, 11)
+            y = 800
+        page.drawString(40, y, line)
+        y -= 16
+    page.showPage()
+    page.save()
+
+
+def test_pdf_with_a_chinese_text_layer(generated):
+    """reportlab's built-in CID font STSong-Light; lines wrap mid-sentence as in real PDFs."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    original = _original("qingyuan-2022")
+    paragraphs = [line.strip() for line in original.splitlines() if line.strip()][5:40]
+    lines = [wrapped for paragraph in paragraphs for wrapped in textwrap.wrap(paragraph, 40)]
+    path = generated / "qingyuan.pdf"
+    _write_pdf(path, lines, "STSong-Light")
+
+    read = read_document(path)
+    assert read.encoding == "pdf"
+    clauses = segment(read.text, "qingyuan")
+    sentences = {c.text for c in clauses}
+    # Soft wraps are joined back, so sentences that a line break cut in two come out whole.
+    assert "持续巩固“5080”攻坚成果,确保公办幼儿园在园幼儿比例达50%以上(购买学位总数比上一年度减少5%以上)、公办和普惠性民办幼儿园在园幼儿比例保持80%以上。" in sentences
+    titles = [c.item_number for c in clauses if c.kind == "item_title"]
+    assert titles == list(range(1, len(titles) + 1)) and len(titles) >= 15
+
+
+def test_pdf_with_a_latin_text_layer(generated):
+    path = generated / "english.pdf"
+    _write_pdf(path, ["1. Strengthen moral education in every school", "and every classroom.",
+                      "2. Reduce homework for primary pupils."], "Helvetica")
+    read = read_document(path)
+    assert "Strengthen moral education in every school and every classroom." in read.text
+
+
+def test_reflow_keeps_paragraph_breaks_after_full_stops():
+    assert reflow_lines("第一行没有结束\n第二行结束。\n第三行。") == "第一行没有结束第二行结束。\n\n第三行。"
+    assert reflow_lines("an English\nline.") == "an English line."
+
+
+# --- .html ----------------------------------------------------------------------------------------
+
+
+def test_html_page_main_text_without_navigation(generated):
+    original = _original("hulunbuir-2021")
+    paragraphs = [line.strip() for line in original.splitlines() if line.strip()]
+    body = "\n".join(f"<p>{paragraph}</p>" for paragraph in paragraphs[7:])
+    html = f"""<!DOCTYPE html><html><head><meta charset="gb2312"><title>呼伦贝尔市教育局</title>
+    <script>var menu = "设为首页";</script><style>.nav {{color: red}}</style></head><body>
+    <div class="top-nav"><a href="/">设为首页</a> | <a>加入收藏</a> | <a>联系我们</a></div>
+    <nav><ul><li>首页</li><li>机构概况</li><li>政务公开</li></ul></nav>
+    <div class="breadcrumb">当前位置:首页 &gt; 通知公告</div>
+    <div id="zoom" class="article-content">{body}</div>
+    <div class="share-bar">分享到:微信 微博</div>
+    <footer>版权所有 呼伦贝尔市教育局 备案号:蒙ICP备00000000号</footer></body></html>"""
+    path = generated / "hulunbuir.html"
+    path.write_bytes(html.encode("gb18030"))
+
+    read = read_document(path)
+    assert read.encoding == "html"
+    for chrome in ("设为首页", "加入收藏", "联系我们", "机构概况", "当前位置", "分享到", "备案号", "menu"):
+        assert chrome not in read.text
+    clauses = segment(read.text, "hulunbuir")
+    assert [c.item_number for c in clauses if c.kind == "item_title"] == list(range(1, 28))
+    assert sum(c.kind == "lead" for c in clauses) == 1
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def _one_line_error(path, match: str, plan_id=None) -> str:
+    with pytest.raises(InputError) as caught:
+        read_document(path, plan_id)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and match in message, message
+    return message
+
+
+def test_empty_file(generated):
+    path = generated / "empty.txt"
+    path.write_bytes(b"")
+    _one_line_error(path, "empty file")
+    blank = generated / "blank.txt"
+    blank.write_bytes(b" \r\n\t\n")
+    _one_line_error(blank, "empty file")
+
+
+def test_binary_files(generated):
+    png = generated / "image.txt"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256)) * 4)
+    _one_line_error(png, "binary")
+    noise = generated / "noise.txt"
+    noise.write_bytes(bytes((i * 37 + 11) % 256 for i in range(4000)))
+    _one_line_error(noise, "binary")
+    assert decode_text("正文".encode())[0] == "正文"
+
+
+def test_missing_file_and_directory(generated):
+    _one_line_error(generated / "no-such-plan.txt", "no such file")
+    _one_line_error(generated, "is a directory")
+
+
+def test_corrupt_docx_and_pdf(generated):
+    docx_path = generated / "broken.docx"
+    docx_path.write_bytes(b"PK\x03\x04 this is not really a zip archive")
+    _one_line_error(docx_path, "not a readable .docx")
+    pdf_path = generated / "broken.pdf"
+    pdf_path.write_bytes(b"%PDF-1.4\n garbage garbage")
+    _one_line_error(pdf_path, "PDF")
+
+
+def test_bad_plan_id(generated):
+    path = generated / "ok.txt"
+    path.write_text("加强党的全面领导。", encoding="utf-8")
+    _one_line_error(path, "may not contain '#'", plan_id="a#b")
+
+
+# --- many files ------------------------------------------------------------------------------------
+
+
+def test_directory_expands_to_supported_files_sorted():
+    documents = list(iter_documents([SAMPLE_DIR]))
+    assert [d.plan_id for d in documents] == [p.stem for p in sample_plan_paths()]  # README.md skipped
+    assert ".md" not in SUPPORTED_SUFFIXES
+
+
+def test_keep_going_reports_and_skips_bad_files(generated):
+    empty = generated / "empty-again.txt"
+    empty.write_bytes(b"")
+    missing = generated / "gone.txt"
+    good = sample_plan_paths()[0]
+    errors = []
+    documents = list(iter_documents([empty, good, missing], keep_going=True,
+                                    on_error=lambda path, error: errors.append((path, str(error)))))
+    assert [d.plan_id for d in documents] == ["city-2019"]
+    assert [path for path, _ in errors] == [empty, missing]
+    with pytest.raises(InputError, match="empty file"):
+        list(iter_documents([good, empty]))
+
+
+def test_duplicate_plan_ids_and_explicit_ids(generated):
+    copy = generated / "city-2019.txt"
+    copy.write_text(_original("city-2019"), encoding="utf-8")
+    with pytest.raises(InputError, match="already used"):
+        list(iter_documents([sample_plan_paths()[0], copy]))
+    documents = list(iter_documents([sample_plan_paths()[0], copy], plan_ids=[None, "city-copy"]))
+    assert [d.plan_id for d in documents] == ["city-2019", "city-copy"]
+    with pytest.raises(InputError, match="plan ids given"):
+        list(iter_documents([copy], plan_ids=["a", "b"]))
