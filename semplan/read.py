@@ -170,9 +170,18 @@ def _utf16_without_bom(raw: bytes) -> str | None:
             text = raw.decode(encoding, errors="strict")
         except UnicodeDecodeError:
             continue
-        if not _CONTROL.search(text):
+        if not _CONTROL.search(text) and _plausible_text(text):
             return encoding
     return None
+
+
+# What plans are written in: ASCII, Latin-1, general and CJK punctuation, CJK ideographs, full-width
+# forms. Binary data read as UTF-16 spreads over every block of the BMP instead.
+_PLAN_CHARS = re.compile(r"[\t\n\r\x20-\x7e\xa0-\xff\u2000-\u206f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _plausible_text(text: str) -> bool:
+    return len(_PLAN_CHARS.findall(text)) >= 0.9 * len(text)
 
 
 def _canonical_encoding(name: str) -> str:

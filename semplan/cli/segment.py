@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 
@@ -81,8 +82,9 @@ class _ClauseWriter:
         self.style = style
         self.count = 0
         if style == "csv":
-            self.csv = csv.writer(click.get_text_stream("stdout"), lineterminator="\n")
-            self.csv.writerow(CSV_FIELDS)
+            self.buffer = io.StringIO()
+            self.csv = csv.writer(self.buffer, lineterminator="\n")
+            self._csv_row(CSV_FIELDS)
 
     def write(self, clauses) -> None:
         for clause in clauses:
@@ -92,11 +94,17 @@ class _ClauseWriter:
             elif self.style == "csv":
                 record = clause.to_dict()
                 record["spans"] = _spans_text(clause.spans)
-                self.csv.writerow([record[field] for field in CSV_FIELDS])
+                self._csv_row([record[field] for field in CSV_FIELDS])
             else:
                 location = clause.path or "-"
                 click.echo(f"{clause.clause_id}\t{clause.kind}\t{location}\t{_spans_text(clause.spans)}\t{clause.text}")
             self.count += 1
+
+    def _csv_row(self, values) -> None:
+        self.csv.writerow(values)
+        click.echo(self.buffer.getvalue(), nl=False)
+        self.buffer.seek(0)
+        self.buffer.truncate()
 
     def close(self) -> None:
         if self.style == "json":
