@@ -27,6 +27,10 @@ MIN_CLAUSE_CHARS = 8
 MAX_TITLE_CHARS = 40
 # A subheadline is a short unpunctuated paragraph followed by a longer one.
 MAX_SUBHEADLINE_CHARS = 40
+# Text before the lead or first heading is front matter (titles, datelines, a transmittal letter)
+# and is dropped, but only when it is at most this share of the text: more means the structure
+# was misread, and dropping it would lose the plan.
+FRONT_MATTER_SHARE = 1 / 3
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_NUMERALS = ["", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十"]
@@ -395,14 +399,16 @@ def _read_structure(view: _View) -> _Structure:
 
     first_event = events[0].start if events else len(text)
     lead = _find_lead(text, first_event)
-    structure_start = lead[0] if lead else first_event
-    events.extend(_subheadlines(text, events, structure_start if lead else 0, lead))
+    if lead and lead[0] > len(text) * FRONT_MATTER_SHARE:
+        lead = None  # 总体思路 deep inside a text is a sentence about it, not the plan's lead
+    events.extend(_subheadlines(text, events, lead))
     events.sort(key=lambda event: event.start)
-    if not lead:
-        first = events[0].start if events else 0
-        body_start = first
-    else:
+    if lead:
         body_start = lead[0]
+    elif events and events[0].start <= len(text) * FRONT_MATTER_SHARE:
+        body_start = events[0].start  # title, dateline, transmittal letter before the first heading
+    else:
+        body_start = 0
     events = [event for event in events if event.start >= body_start]
     return _Structure(lead, body_start, events)
 
@@ -445,7 +451,7 @@ def _letters(text: str) -> int:
     return sum(1 for ch in text if ch.isalnum())
 
 
-def _subheadlines(text: str, events: list[_Event], start: int, lead) -> list[_Event]:
+def _subheadlines(text: str, events: list[_Event], lead: tuple[int, int] | None) -> list[_Event]:
     marked = {view_paragraph(text, event.start)[0] for event in events}
     found = []
     paragraphs = []
@@ -456,7 +462,7 @@ def _subheadlines(text: str, events: list[_Event], start: int, lead) -> list[_Ev
         paragraphs.append((position, end))
         position = end + 1
     for index, (p_start, p_end) in enumerate(paragraphs[:-1]):
-        if p_start < start or p_start in marked or (lead and lead[0] <= p_start < lead[1]):
+        if p_start in marked or (lead and p_start < lead[1]):
             continue
         line = text[p_start:p_end].strip()
         following = text[paragraphs[index + 1][0]:paragraphs[index + 1][1]].strip()
@@ -495,13 +501,12 @@ def _cut(view: _View, structure: _Structure) -> list[_Piece]:
     text = view.text
     pieces: list[_Piece] = []
     events = structure.events
+    first_event = events[0].start if events else len(text)
+    body_start = structure.body_start
     if structure.lead:
-        lead_start, lead_end = structure.lead
-        pieces += _sentences(text, lead_start, lead_end, "lead", None, None, None, None, split_on=".")
-        gap_end = events[0].start if events else len(text)
-        pieces += _sentences(text, lead_end, gap_end, "sentence", None, None, None, None)
-    elif not events:
-        pieces += _sentences(text, structure.body_start, len(text), "sentence", None, None, None, None)
+        lead_start, body_start = structure.lead
+        pieces += _sentences(text, lead_start, body_start, "lead", None, None, None, None, split_on=".")
+    pieces += _sentences(text, body_start, first_event, "sentence", None, None, None, None)
 
     section_number: int | None = None
     section_title: str | None = None

@@ -252,6 +252,24 @@ def test_text_without_structure_is_split_into_sentences():
     assert all(c.kind == "sentence" and c.item_number is None for c in clauses)
 
 
+def test_front_matter_before_the_first_heading_is_dropped_only_when_short():
+    body = "".join(f"{n}.第{n}项工作的标题。这一项工作要认真抓好落实。\n" for n in range(1, 9))
+    titled = "某市教育局文件\n某教发〔2021〕1号\n一、总体安排\n" + body
+    clauses = segment(titled, "t")
+    assert clauses[0].text == "第1项工作的标题。" and not any("教育局文件" in c.text for c in clauses)
+    # A long preamble before a late heading is text of the plan, not chrome: kept as sentences.
+    preamble = "".join(f"这是说明部分的第{n}句话,内容相当重要。" for n in range(1, 30)) + "\n"
+    clauses = segment(preamble + "1.只有一项工作的标题。这一项工作要认真落实。\n", "late")
+    assert clauses[0].text == "这是说明部分的第1句话,内容相当重要。"
+    assert clauses[-1].item_number == 1
+
+
+def test_a_late_mention_of_the_lead_key_does_not_drop_the_text_before_it():
+    text = "".join(f"第{n}段正文内容,讲的是具体工作安排。\n" for n in range(1, 20)) + "会议明确了总体思路和重点任务。\n"
+    clauses = segment(text, "prose")
+    assert len(clauses) == 20 and all(c.kind == "sentence" for c in clauses)
+
+
 def test_empty_and_blank_text_give_no_clauses():
     assert segment("", "e") == []
     assert segment(" \n\n\u3000\n", "e") == []
