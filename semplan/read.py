@@ -133,6 +133,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_CHINESE_FIRST = ["gb18030", "big5", "cp950", "big5hkscs", "utf_8", "cp1252"]
 # Control characters other than tab, newline, carriage return and form feed: text never has many.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -155,7 +156,9 @@ def decode_text(raw: bytes, path: Path | str = "<bytes>") -> tuple[str, str]:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw).best()
+    # Plans are Chinese: asked to choose among all code pages, charset-normalizer reads a short
+    # GB18030 or Big5 text as Korean cp949, so Chinese encodings are tried first.
+    best = from_bytes(raw, cp_isolation=_CHINESE_FIRST).best() or from_bytes(raw).best()
     if best is None:
         raise InputError(f"{path}: binary file or unknown encoding")
     encoding = _canonical_encoding(best.encoding)
@@ -212,10 +215,13 @@ def _docx_text(raw: bytes, path: Path) -> str:
         document = docx.Document(io.BytesIO(raw))
     except Exception as error:  # python-docx raises zipfile, KeyError and lxml errors alike
         raise InputError(f"{path}: not a readable .docx ({type(error).__name__})") from error
-    blocks = [paragraph.text for paragraph in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            blocks.append(" ".join(cell.text for cell in row.cells))
+    blocks = []
+    # Paragraphs and tables in document order; a table row becomes one line.
+    for block in document.iter_inner_content():
+        if hasattr(block, "rows"):
+            blocks.extend(" ".join(cell.text for cell in row.cells) for row in block.rows)
+        else:
+            blocks.append(block.text)
     # One blank line between paragraphs, as in the scraped .txt plans.
     return "\n\n".join(block for block in blocks if block.strip())
 
@@ -249,14 +255,15 @@ def _html_text(raw: bytes, path: Path) -> str:
         if tag.name not in ("html", "body") and _HTML_CHROME.search(names):
             tag.decompose()
     root = soup.find("main") or soup.find("article") or _largest_content_block(soup) or soup.body or soup
+    # Line breaks only around block elements: inline tags (<a>, <strong>, <span>) sit inside
+    # sentences and must not cut them.
     for br in root.find_all("br"):
         br.replace_with("\n")
-    lines = []
-    for text in root.get_text("\n").splitlines():
-        text = text.strip()
-        if text:
-            lines.append(text)
-    return "\n\n".join(lines)
+    for block in root.find_all(_HTML_BLOCKS):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    lines = [line.strip() for line in root.get_text("").splitlines()]
+    return "\n\n".join(line for line in lines if line)
 
 
 def _largest_content_block(soup):
@@ -278,6 +285,9 @@ _PARAGRAPH_END = re.compile(r"[。！？!?；;：:」』”\"]\s*$")
 _PARAGRAPH_START = re.compile(r"^(\d{1,3}\s?[.．·、]|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十]{1,3}[）)])")
 
 
+_PAGE_NUMBER = re.compile(r"^\s*(?:[-—–－]\s*\d{1,4}\s*[-—–－]|第\s*\d{1,4}\s*页(?:\s*[/，,]?\s*共\s*\d{1,4}\s*页)?|\d{1,4})\s*$")
+
+
 def _pdf_text(raw: bytes, path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -293,7 +303,10 @@ def _pdf_text(raw: bytes, path: Path) -> str:
         raise InputError(f"{path}: not a readable PDF ({type(error).__name__})") from error
     if not any(page.strip() for page in pages):
         raise InputError(f"{path}: PDF has no text layer (scanned? run OCR first)")
-    return "\n\n".join(reflow_lines(page) for page in pages if page.strip())
+    # Pages are reflowed as one text so a sentence running over a page break stays whole; page
+    # numbers printed in headers or footers (`- 3 -`, `第 3 页`) are not text of the plan.
+    lines = [line for page in pages for line in page.splitlines() if not _PAGE_NUMBER.match(line)]
+    return reflow_lines("\n".join(lines))
 
 
 def reflow_lines(text: str) -> str:

@@ -90,26 +90,31 @@ def test_docx_made_from_a_sample_plan(generated):
 # --- .pdf -----------------------------------------------------------------------------------------
 
 
-def _write_pdf(path: Path, lines: list[str], font: str) -> None:
+def _write_pdf(path: Path, lines: list[str], font: str, page_numbers: bool = False) -> None:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
     page = canvas.Canvas(str(path), pagesize=A4)
     page.setFont(font, 11)
-    y = 800
+    y, number = 800, 1
     for line in lines:
         if y < 60:
+            if page_numbers:
+                page.drawString(280, 30, f"- {number} -")
             page.showPage()
             page.setFont(font, 11)
-            y = 800
+            y, number = 800, number + 1
         page.drawString(40, y, line)
         y -= 16
+    if page_numbers:
+        page.drawString(280, 30, f"- {number} -")
     page.showPage()
     page.save()
 
 
 def test_pdf_with_a_chinese_text_layer(generated):
-    """reportlab's built-in CID font STSong-Light; lines wrap mid-sentence as in real PDFs."""
+    """reportlab's built-in CID font STSong-Light; lines wrap mid-sentence and pages break
+    mid-sentence as in real PDFs, with page numbers in the footer."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
@@ -118,14 +123,16 @@ def test_pdf_with_a_chinese_text_layer(generated):
     paragraphs = [line.strip() for line in original.splitlines() if line.strip()][5:40]
     lines = [wrapped for paragraph in paragraphs for wrapped in textwrap.wrap(paragraph, 40)]
     path = generated / "qingyuan.pdf"
-    _write_pdf(path, lines, "STSong-Light")
+    _write_pdf(path, lines, "STSong-Light", page_numbers=True)
+    assert len(lines) > 2 * 47  # at least three pages
 
     read = read_document(path)
     assert read.encoding == "pdf"
+    assert "- 1 -" not in read.text and "- 2 -" not in read.text
     clauses = segment(read.text, "qingyuan")
-    sentences = {c.text for c in clauses}
-    # Soft wraps are joined back, so sentences that a line break cut in two come out whole.
-    assert "持续巩固“5080”攻坚成果,确保公办幼儿园在园幼儿比例达50%以上(购买学位总数比上一年度减少5%以上)、公办和普惠性民办幼儿园在园幼儿比例保持80%以上。" in sentences
+    expected = segment("\n\n".join(paragraphs), "qingyuan")
+    # Soft wraps and page breaks are joined back: the same clauses as from the text itself.
+    assert [c.match_text for c in clauses] == [c.match_text for c in expected]
     titles = [c.item_number for c in clauses if c.kind == "item_title"]
     assert titles == list(range(1, len(titles) + 1)) and len(titles) >= 15
 
@@ -136,6 +143,11 @@ def test_pdf_with_a_latin_text_layer(generated):
                       "2. Reduce homework for primary pupils."], "Helvetica")
     read = read_document(path)
     assert "Strengthen moral education in every school and every classroom." in read.text
+
+
+def test_short_chinese_texts_are_not_mistaken_for_korean():
+    for text, codec in [("加强党的全面领导。", "gb18030"), ("實施安吉游戲推廣計劃,提高保教質量。", "big5")]:
+        assert decode_text(text.encode(codec)) == (text, codec)
 
 
 def test_reflow_keeps_paragraph_breaks_after_full_stops():
@@ -168,6 +180,28 @@ def test_html_page_main_text_without_navigation(generated):
     clauses = segment(read.text, "hulunbuir")
     assert [c.item_number for c in clauses if c.kind == "item_title"] == list(range(1, 28))
     assert sum(c.kind == "lead" for c in clauses) == 1
+
+
+def test_html_inline_tags_do_not_cut_sentences(generated):
+    path = generated / "inline.html"
+    path.write_text('<html><body><div class="content"><p>1.加强<strong>党的</strong>建设<a href="#">工作</a>。'
+                    "推进<span>基层</span>组织建设。</p><p>2.第二项<em>工作</em>。</p></div></body></html>",
+                    encoding="utf-8")
+    assert read_document(path).text == "1.加强党的建设工作。推进基层组织建设。\n\n2.第二项工作。"
+
+
+def test_docx_tables_stay_in_document_order(generated):
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("1.第一项工作。")
+    table = document.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "指标"
+    table.cell(0, 1).text = "95%"
+    document.add_paragraph("2.第二项工作。")
+    path = generated / "table.docx"
+    document.save(path)
+    assert read_document(path).text == "1.第一项工作。\n\n指标 95%\n\n2.第二项工作。"
 
 
 # --- failures ------------------------------------------------------------------------------------
