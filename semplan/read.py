@@ -19,6 +19,9 @@ from semplan.errors import InputError
 
 TEXT_SUFFIXES = (".txt", ".text")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".docx", ".html", ".htm", ".pdf")
+# Binary office formats plans are often sent in, with what to convert them to.
+_LEGACY_SUFFIXES = {".doc": ".docx", ".wps": ".docx", ".rtf": ".docx", ".xls": ".xlsx or .txt",
+                    ".ppt": ".pdf", ".odt": ".docx", ".ofd": ".pdf"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def read_document(path: str | Path, plan_id: str | None = None) -> Document:
         raise InputError(f"{path}: empty file")
 
     suffix = path.suffix.lower()
+    if suffix in _LEGACY_SUFFIXES:
+        raise InputError(f"{path}: {suffix} files cannot be read; save it as {_LEGACY_SUFFIXES[suffix]} first")
     if suffix == ".docx":
         text, encoding = _docx_text(raw, path), "docx"
     elif suffix in (".html", ".htm"):

@@ -248,6 +248,12 @@ def test_corrupt_docx_and_pdf(generated):
     _one_line_error(pdf_path, "PDF")
 
 
+def test_legacy_office_formats_get_a_conversion_hint(generated):
+    path = generated / "plan.doc"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512)
+    _one_line_error(path, ".doc files cannot be read; save it as .docx first")
+
+
 def test_bad_plan_id(generated):
     path = generated / "ok.txt"
     path.write_text("加强党的全面领导。", encoding="utf-8")
