@@ -152,21 +152,34 @@ def segment(text: str, plan_id: str) -> list[Clause]:
 
 # --- boilerplate ------------------------------------------------------------------------------
 
-# Lines of web and document-site chrome. Only short lines are tested: a long line that happens to
-# contain `来源:` is a sentence of the plan.
-_BOILERPLATE_LINE = re.compile(
-    r"设为首页|加入收藏|联系我们|扫一扫|在手机(上)?打开|^分享[:：]?|浏览次数|访问量|点击(数|量|率)|发布时间|"
-    r"^来源[:：]|上传人|上传时间|文档编号|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|_第\d+页$|点击查看更多|"
-    r"展开阅读全文|备案号|ICP备|公网安备|经营许可证|当前位置|相关资源|猜你喜欢|相关搜索|资源描述|"
-    r"由会员分享|返回\s*下载|欢迎访问|^今天是|文字大小|打印本页|关闭窗口|^【?字体[:：]|"
-    r"\.(docx?|pdf|wps)$"
+# Lines of web and document-site chrome, in two strengths. Strong patterns never occur in a
+# plan's prose, so any line up to _BOILERPLATE_LINE_MAX characters holding one is dropped (a long
+# line is a paragraph that quotes them). Weak patterns are words a sentence can use (分享经验,
+# 联系我们的学校), so they drop only a short line without sentence punctuation.
+_BOILERPLATE_STRONG = re.compile(
+    r"设为首页|加入收藏|扫一扫在手机|在手机上?打开当前页|浏览次数|访问量[:：]|发布时间[:：]|上传人[:：]|上传时间[:：]|"
+    r"文档编号[:：]|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|_第\d+页$|点击查看更多|展开阅读全文|备案号|ICP备|公网安备|"
+    r"经营许可证|由会员分享|^返回\s*下载|^资源描述$|^相关资源$|^猜你喜欢$|^相关搜索$|\.(docx?|pdf|wps)$"
+)
+_BOILERPLATE_WEAK = re.compile(
+    r"联系我们|当前位置|欢迎访问|^今天是|^分享(到)?[:：]?|^来源[:：]|点击(数|量|率)|打印本页|关闭窗口|^【?字体[:：]|文字大小"
 )
 _BOILERPLATE_LINE_MAX = 160
-# The same strings anywhere in a clause: the last guard, for chrome glued onto body text.
+_BOILERPLATE_WEAK_MAX = 40
+# Unambiguous chrome anywhere in a clause: the last guard, for chrome glued onto body text.
 _BOILERPLATE_INLINE = re.compile(
-    r"设为首页|加入收藏|联系我们|扫一扫在手机打开|浏览次数|访问量|发布时间|上传人|文档编号|"
-    r"第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|点击查看更多|展开阅读全文|备案号"
+    r"设为首页|加入收藏|扫一扫在手机打开|浏览次数|上传人[:：]|文档编号[:：]|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|"
+    r"点击查看更多|展开阅读全文|备案号[:：]"
 )
+
+
+def _is_boilerplate_line(line: str) -> bool:
+    line = line.strip()
+    if len(line) <= _BOILERPLATE_LINE_MAX and _BOILERPLATE_STRONG.search(line):
+        return True
+    return (len(line) <= _BOILERPLATE_WEAK_MAX and not any(mark in line for mark in "。！？!?；;")
+            and bool(_BOILERPLATE_WEAK.search(line)))
+
 
 # A document site's page marker: `4、` or `4、、` at the start of a page chunk.
 # Only the first 、 is the marker: in `政策公开\n\n4、、过程公开` the second one is the text's own.
@@ -212,10 +225,7 @@ def _is_blank(line: str) -> bool:
 
 def _build_view(text: str) -> _View:
     lines = [(s, e) for s, e in _lines(text) if not _is_blank(text[s:e])]
-    lines = [
-        (s, e) for s, e in lines
-        if not (e - s <= _BOILERPLATE_LINE_MAX and _BOILERPLATE_LINE.search(text[s:e].strip()))
-    ]
+    lines = [(s, e) for s, e in lines if not _is_boilerplate_line(text[s:e])]
     page_markers = _page_markers(text, lines)
 
     paragraphs: list[list[tuple[int, int]]] = []

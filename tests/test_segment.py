@@ -270,6 +270,15 @@ def test_a_late_mention_of_the_lead_key_does_not_drop_the_text_before_it():
     assert len(clauses) == 20 and all(c.kind == "sentence" for c in clauses)
 
 
+def test_chrome_words_inside_prose_are_kept():
+    text = ("设为首页|加入收藏|联系我们\n发布时间:2021-07-16 浏览次数:\n"
+            "分享经验做法,推广各地典型案例。\n来源于基层的好做法要及时总结推广。\n"
+            "学校要主动联系我们的合作单位,共同推进劳动教育。\n分享:\n")
+    assert [c.text for c in segment(text, "prose")] == [
+        "分享经验做法,推广各地典型案例。", "来源于基层的好做法要及时总结推广。", "学校要主动联系我们的合作单位,共同推进劳动教育。",
+    ]
+
+
 def test_empty_and_blank_text_give_no_clauses():
     assert segment("", "e") == []
     assert segment(" \n\n\u3000\n", "e") == []
