@@ -25,6 +25,8 @@ CLAUSE_KINDS = ("lead", "item_title", "sentence")
 MIN_CLAUSE_CHARS = 8
 # A first sentence up to this long is an item's title.
 MAX_TITLE_CHARS = 40
+# An unpunctuated first sentence longer than this is checked for a title fused to its body.
+FUSED_TITLE_MIN = 24
 # A subheadline is a short unpunctuated paragraph followed by a longer one.
 MAX_SUBHEADLINE_CHARS = 40
 # Text before the lead or first heading is front matter (titles, datelines, a transmittal letter)
@@ -185,6 +187,9 @@ def _is_boilerplate_line(line: str) -> bool:
 # Only the first 、 is the marker: in `政策公开\n\n4、、过程公开` the second one is the text's own.
 _PAGE_MARKER = re.compile(r"[ \t\u3000\xa0]*(\d{1,3})、[ \t\u3000\xa0]*")
 _TERMINALS = "。！？!?；;"
+# A lead is cut at full stops only: its `;` separate the aims of one sentence, and the issue
+# wants the (twice-scraped) lead of the 2019 plan to come out as one lead clause.
+_FULL_STOPS = "。！？!?"
 _CLOSERS = "”’」』）)\"'》〉】"
 _SENTENCE_END = _TERMINALS + "：:"
 
@@ -515,7 +520,7 @@ def _cut(view: _View, structure: _Structure) -> list[_Piece]:
     body_start = structure.body_start
     if structure.lead:
         lead_start, body_start = structure.lead
-        pieces += _sentences(text, lead_start, body_start, "lead", None, None, None, None, split_on=".")
+        pieces += _sentences(text, lead_start, body_start, "lead", None, None, None, None, terminals=_FULL_STOPS)
     pieces += _sentences(text, body_start, first_event, "sentence", None, None, None, None)
 
     section_number: int | None = None
@@ -565,7 +570,9 @@ def _title_end(text: str, start: int, end: int) -> int | None:
     length = _letters(first)
     if length == 0:
         return None
-    if length <= MAX_TITLE_CHARS and (_PUNCTUATION.search(first) or length <= 24):
+    # Titles in the sample plans run 4–24 characters. A longer first sentence with no inner
+    # punctuation is often a title fused to its body (`持之以恒加强党的建设出台基层党组织…`).
+    if length <= MAX_TITLE_CHARS and (_PUNCTUATION.search(first) or length <= FUSED_TITLE_MIN):
         return sentence_end
     fused = _fused_title_end(text, start, sentence_end)
     if fused:
@@ -574,6 +581,9 @@ def _title_end(text: str, start: int, end: int) -> int | None:
 
 
 def _fused_title_end(text: str, start: int, end: int) -> int | None:
+    """Where the body starts in a title fused to it: the first body verb 6–30 characters in,
+    with no punctuation before it. Shorter prefixes are verb phrases of the title itself
+    (`持之以恒加强…`); longer ones are not titles."""
     for match in _BODY_VERBS.finditer(text, start + 6, min(end, start + 31)):
         prefix = text[start:match.start()]
         if not _PUNCTUATION.search(prefix) and "\n" not in prefix:
@@ -581,10 +591,10 @@ def _fused_title_end(text: str, start: int, end: int) -> int | None:
     return None
 
 
-def _sentences(text, start, end, kind, section_number, section_title, item_number, item_title, split_on=None):
-    """Sentence pieces of view[start:end], split after 。！？!?；; and at paragraph breaks,
-    fragments under MIN_CLAUSE_CHARS merged into a neighbour. Leads split at 。！？!? only."""
-    terminals = "。！？!?" if split_on == "." else _TERMINALS
+def _sentences(text, start, end, kind, section_number, section_title, item_number, item_title,
+               terminals: str = _TERMINALS) -> list[_Piece]:
+    """Sentence pieces of view[start:end], split after `terminals` and at paragraph breaks,
+    fragments under MIN_CLAUSE_CHARS merged into a neighbour."""
     bounds: list[list[int]] = []
     position = start
     piece_start = start
