@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +323,117 @@ def test_hub_id_offline_is_a_one_line_model_error(monkeypatch):
     with pytest.raises(ModelError, match="not on disk and the model hub is offline") as raised:
         torch_st.load(spec)
     assert "\n" not in str(raised.value)
+
+
+# -- the real default model (the session's e5_encoder) ------------------------------------------------
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+TWINS = [
+    ("實施『安吉游戲』推廣計劃", "实施“安吉游戏”推广计划"),
+    ("加強教師隊伍建設，提升教師專業素質", "加强教师队伍建设，提升教师专业素质"),
+]
+
+
+@pytest.mark.parametrize(("traditional", "simplified"), TWINS)
+def test_traditional_clause_and_its_simplified_twin_agree(e5_encoder, traditional, simplified):
+    raw = e5_encoder.encode_passages([traditional, simplified])
+    assert cosine(raw[0], raw[1]) >= 0.95
+    normalize = pytest.importorskip("semplan.normalize")
+    matched = e5_encoder.encode_passages(
+        [normalize.matching_text(traditional), normalize.matching_text(simplified)]
+    )
+    assert cosine(matched[0], matched[1]) >= 0.95
+
+
+def test_second_encode_of_the_sample_corpus_makes_no_model_calls(e5_encoder, sample_clauses, tmp_path):
+    texts = [clause.match_text for clause in sample_clauses]
+    first = e5_encoder.encode_passages(texts)
+    assert first.shape == (len(texts), 384) and first.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
+    calls = e5_encoder.model_calls
+    np.testing.assert_array_equal(e5_encoder.encode_passages(texts), first)
+    np.testing.assert_array_equal(semplan.encode(sample_clauses, encoder=e5_encoder), first)
+    assert e5_encoder.model_calls == calls
+    # The same texts as queries carry another prompt: another key, new model calls, other vectors.
+    private = Encoder(model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=tmp_path / "c.sqlite")
+    private.encode_passages(texts[:3])
+    queries = private.encode_queries(texts[:3])
+    assert private.model_calls == 6
+    assert all(cosine(query, passage) < 0.9999 for query, passage in zip(queries, first[:3], strict=True))
+
+
+# Run as a subprocess and killed half-way: encodes texts from a JSON file with a fresh cache.
+ENCODE_SCRIPT = """
+import json, sys
+from semplan.encode import Encoder
+cache_path, texts_path, backend = sys.argv[1:4]
+texts = json.loads(open(texts_path, encoding="utf-8").read())
+Encoder(cache_path=cache_path, backend=backend, batch_size=8, progress=False).encode_passages(texts)
+"""
+
+
+def cache_rows(path: Path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:  # not created or not migrated yet
+        return 0
+
+
+def test_killed_encode_resumes_with_identical_vectors(e5_encoder, sample_clauses, tmp_path):
+    # One plan of the sample corpus keeps this test short; the mechanism does not depend on the size.
+    texts = [clause.match_text for clause in sample_clauses if clause.plan_id == "daqing-2021"]
+    assert len(set(texts)) == len(texts) > 40
+    texts_path = tmp_path / "texts.json"
+    texts_path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    cache_path = tmp_path / "cache.sqlite"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", ENCODE_SCRIPT, str(cache_path), str(texts_path), e5_encoder.backend_name],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 600
+    try:
+        while cache_rows(cache_path) < 16 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL, stderr.decode(errors="replace")[-2000:]
+    committed = cache_rows(cache_path)
+    assert 16 <= committed < len(texts) and committed % 8 == 0  # whole batches only
+
+    resumed_encoder = Encoder(
+        model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=cache_path, batch_size=8, progress=False
+    )
+    resumed = resumed_encoder.encode_passages(texts)
+    assert resumed_encoder.model_calls == len(texts) - committed
+    uninterrupted = Encoder(
+        model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=None, batch_size=8, progress=False
+    ).encode_passages(texts)
+    np.testing.assert_array_equal(resumed, uninterrupted)
+
+
+def test_use_backend_encodes_when_built(tmp_path):
+    from semplan.models import resolve_model
+
+    try:
+        spec = resolve_model("use-multilingual")
+    except ModelError as error:
+        pytest.skip(f"use-multilingual not available: {error}")
+    encoder = Encoder(model=spec, cache_path=tmp_path / "cache.sqlite", progress=False)
+    assert encoder.backend_name == "use" and encoder.dims == 512
+    vectors = encoder.encode_passages([twin for pair in TWINS for twin in pair])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert cosine(vectors[0], vectors[1]) > 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +47,8 @@ def load(spec: ModelSpec) -> TorchBackend:
         ) from None
     on_disk = Path(spec.location).is_dir()
     try:
-        model = SentenceTransformer(spec.location, device="cpu")
+        with _quiet_transformers():
+            model = SentenceTransformer(spec.location, device="cpu")
     except Exception as error:  # sentence-transformers raises OSError, ValueError, HF errors alike
         if not on_disk:
             where = "offline (HF_HUB_OFFLINE is set)" if _hub_offline() else "unreachable from here"
@@ -56,7 +58,9 @@ def load(spec: ModelSpec) -> TorchBackend:
             ) from None
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"cannot load model {spec.name!r} from {spec.location}: {detail}") from None
-    dims = model.get_sentence_embedding_dimension()
+    # Renamed in sentence-transformers 6; the old name warns.
+    get_dims = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dims = get_dims()
     if not dims:
         raise ModelError(f"model {spec.name!r} does not declare its embedding size")
     return TorchBackend(model, int(dims))
@@ -67,3 +71,20 @@ def _hub_offline() -> bool:
         os.environ.get(var, "").lower() in ("1", "true", "yes")
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No "Loading weights" bar from transformers: semplan's own progress is the only output on stderr."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
