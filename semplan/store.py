@@ -52,6 +52,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -84,8 +85,20 @@ EXACT_SUBSET_LIMIT = 50_000
 # Rows fetched from SQLite per round trip when reading vectors.
 _FETCH = 10_000
 
-# Numbered schema migrations; `PRAGMA user_version` records how many have been applied.
-MIGRATIONS: list[tuple[str, str]] = [
+
+
+def _m002_bigrams(conn: sqlite3.Connection) -> None:
+    """Full-text index of character bigrams of each clause's matching text, for the lexical signal."""
+    conn.execute("CREATE VIRTUAL TABLE clause_bigrams USING fts5(bigrams, tokenize = 'unicode61')")
+    conn.executemany(
+        "INSERT INTO clause_bigrams (rowid, bigrams) VALUES (?, ?)",
+        ((row_id, bigram_text(match_text)) for row_id, match_text in conn.execute("SELECT id, match_text FROM clauses").fetchall()),
+    )
+
+
+# Numbered schema migrations (SQL, or a function of the connection); `PRAGMA user_version`
+# records how many have been applied.
+MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     (
         "m001_initial",
         """
@@ -120,6 +133,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO meta (key, value) VALUES ('generation', '0');
         """,
     ),
+    ("m002_clause_bigrams", _m002_bigrams),
 ]
 
 _CLAUSE_COLUMNS = (
@@ -170,6 +184,25 @@ class AddReport:
             f"plans: {', '.join(parts)}; clauses written: {self.clauses_written} "
             f"({self.texts_encoded} texts encoded, {self.vectors_reused} vectors reused)"
         )
+
+
+_NOT_A_WORD_CHARACTER = re.compile(r"[\W_]+")
+
+
+def bigrams(text: str) -> list[str]:
+    """Character bigrams of a matching text, punctuation and spaces dropped (a 1-character text: itself).
+
+    Bigrams because Chinese has no spaces and most words are two characters; a bigram index
+    needs no segmenter (jieba splits the same term differently in different contexts).
+    """
+    chars = _NOT_A_WORD_CHARACTER.sub("", text.lower())
+    if len(chars) < 2:
+        return [chars] if chars else []
+    return [chars[i : i + 2] for i in range(len(chars) - 1)]
+
+
+def bigram_text(text: str) -> str:
+    return " ".join(bigrams(text))
 
 
 def text_hash(match_text: str) -> str:
@@ -294,9 +327,16 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the index is as shareable as any file
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -316,6 +356,7 @@ def _write_faiss_atomic(index: faiss.Index, path: Path) -> None:
     os.close(fd)
     try:
         faiss.write_index(index, tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -336,6 +377,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
+    conn.create_function("semplan_bigrams", 1, bigram_text, deterministic=True)
     return conn
 
 
@@ -345,9 +387,24 @@ def _migrate(conn: sqlite3.Connection) -> None:
         raise StoreError(
             f"the index database has schema {applied}, newer than this semplan knows ({len(MIGRATIONS)}); upgrade semplan"
         )
-    for number, (_name, script) in enumerate(MIGRATIONS[applied:], start=applied + 1):
-        # executescript commits first; the statements and the version bump then run as one unit.
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    for number, (_name, step) in enumerate(MIGRATIONS[applied:], start=applied + 1):
+        # Each migration and its version bump are one transaction.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if callable(step):
+                step(conn)
+            else:
+                statement = ""
+                for line in step.splitlines(keepends=True):
+                    statement += line
+                    if sqlite3.complete_statement(statement):  # knows about `;` in comments and strings
+                        conn.execute(statement)
+                        statement = ""
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 def _plan_list(plan_ids: Iterable[str] | str | None) -> list[str] | None:
@@ -400,6 +457,7 @@ class Corpus:
         self._plans_generation: int | None = None
         self._source_cache: dict[str, str] = {}
         self._lock_handle: Any = None
+        self._backend: str | None = None  # for the lazily created encoder; None: the index's own
 
     # ------------------------------------------------------------ create / open
 
@@ -427,6 +485,7 @@ class Corpus:
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".creating", dir=directory.parent))
         try:
+            os.chmod(staging, 0o777 & ~_umask())
             conn = _connect(staging / DATABASE)
             conn.execute("PRAGMA journal_mode = WAL")
             _migrate(conn)
@@ -456,11 +515,13 @@ class Corpus:
         return cls.open(directory, encoder=encoder)
 
     @classmethod
-    def open(cls, directory: str | Path, encoder: Encoder | None = None, *, model: str | None = None) -> Corpus:
+    def open(
+        cls, directory: str | Path, encoder: Encoder | None = None, *, model: str | None = None, backend: str | None = None
+    ) -> Corpus:
         """Open an existing index. An `encoder` (or `model` name) other than the index's → `ModelMismatch`.
 
-        Without an encoder, one for the index's own model is created on first use (searching by
-        clause or plan never needs it).
+        Without an encoder, one for the index's own model (on `backend`, default: the one that
+        built the index) is created on first use; searching by clause or plan never needs it.
         """
         directory = Path(directory)
         if not directory.exists():
@@ -498,11 +559,14 @@ class Corpus:
                 corpus = cls(directory, manifest, conn, encoder)
                 with corpus._writing():
                     _migrate(conn)
+                corpus._backend = backend
                 return corpus
         except sqlite3.DatabaseError as error:
             conn.close()
             raise StoreError(f"{directory / DATABASE} is unreadable: {error}") from None
-        return cls(directory, manifest, conn, encoder)
+        corpus = cls(directory, manifest, conn, encoder)
+        corpus._backend = backend
+        return corpus
 
     @classmethod
     def open_or_create(
@@ -544,10 +608,12 @@ class Corpus:
 
             stored = self.manifest["model"]
             name = stored.get("model") or stored.get("name") or DEFAULT_MODEL
-            backend = stored.get("backend") or "auto"
+            backend = self._backend or stored.get("backend") or "auto"
             try:
                 encoder = Encoder(model=name, backend=backend)
             except SemplanError:
+                if self._backend:
+                    raise
                 # The backend that built the index is not installed here; vectors of another
                 # backend of the same weights are close enough to query with.
                 encoder = Encoder(model=name, backend="auto")
@@ -785,6 +851,36 @@ class Corpus:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(ids[i]), float(scores[i])) for i in top if int(ids[i]) not in excluded][:k]
 
+    def search_lexical(
+        self,
+        query_text: str,
+        limit: int = 100,
+        *,
+        only_plans: Sequence[str] | None = None,
+        exclude_plans: Sequence[str] = (),
+        exclude_row_ids: Iterable[int] = (),
+    ) -> list[tuple[int, float]]:
+        """Up to `limit` (row id, BM25) pairs, best first, over character bigrams of the matching text."""
+        terms = sorted(set(bigrams(query_text)))
+        if not terms or limit < 1:
+            return []
+        match = " OR ".join(f'"{term}"' for term in terms)
+        where, params = ["clause_bigrams MATCH ?"], [match]
+        if only_plans is not None:
+            where.append(f"c.plan_id IN ({','.join('?' * len(only_plans))})")
+            params.extend(only_plans)
+        if exclude_plans:
+            where.append(f"c.plan_id NOT IN ({','.join('?' * len(exclude_plans))})")
+            params.extend(exclude_plans)
+        excluded = {int(row_id) for row_id in exclude_row_ids}
+        # FTS5's bm25() is Okapi BM25 (k1 = 1.2, b = 0.75), negated so that smaller sorts first.
+        rows = self._conn.execute(
+            "SELECT c.id, -bm25(clause_bigrams) AS score FROM clause_bigrams JOIN clauses c ON c.id = clause_bigrams.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY score DESC LIMIT ?",
+            [*params, limit + len(excluded)],
+        ).fetchall()
+        return [(int(row_id), float(score)) for row_id, score in rows if row_id not in excluded][:limit]
+
     # ------------------------------------------------------------ searching (see semplan.search)
 
     def similar(
@@ -974,6 +1070,10 @@ class Corpus:
             + ")",
             [self._clause_row(clause, h, vectors[h]) for clause, h in zip(clauses, hashes, strict=True)],
         )
+        conn.execute(
+            "INSERT INTO clause_bigrams (rowid, bigrams) SELECT id, semplan_bigrams(match_text) FROM clauses WHERE plan_id = ?",
+            (document.plan_id,),
+        )
         report.clauses_written += len(clauses)
 
     @staticmethod
@@ -1030,6 +1130,7 @@ class Corpus:
     def _delete_plan(self, plan_id: str) -> None:
         rows = self._conn.execute("SELECT id FROM clauses WHERE plan_id = ?", (plan_id,)).fetchall()
         self._removed_row_ids.extend(row[0] for row in rows)
+        self._conn.execute("DELETE FROM clause_bigrams WHERE rowid IN (SELECT id FROM clauses WHERE plan_id = ?)", (plan_id,))
         self._conn.execute("DELETE FROM plans WHERE plan_id = ?", (plan_id,))  # cascades to clauses
 
     def _persist_faiss(self, base: faiss.Index | None = None, last_row_id: int = 0) -> None:

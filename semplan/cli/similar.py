@@ -1,0 +1,130 @@
+"""`semplan similar`: clauses that say the same thing, by free text, by clause, or plan against plan."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import click
+
+HIT_CSV_FIELDS = ("rank", "score", "plan", "clause_id", "kind", "section", "item", "path", "text", "spans")
+ALIGN_CSV_FIELDS = ("clause_id", "path", "text", "plan", "match_clause_id", "match_path", "match_text", "score")
+
+
+@click.command(name="similar")
+@click.argument("text", required=False)
+@click.option("--index", "-i", "directory", required=True, type=click.Path(path_type=str),
+              help="Index directory made by `semplan index`.")
+@click.option("--clause", "-c", "clause_id", metavar="PLAN#N", help="Find clauses like this stored clause.")
+@click.option("--plan", "-p", "plan_id", metavar="PLAN",
+              help="Align a plan: for each of its clauses, the best match in every other plan.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits per query.")
+@click.option("--only-plan", "only_plans", multiple=True, metavar="PLAN", help="Search only these plans. Repeatable.")
+@click.option("--exclude-plan", "exclude_plans", multiple=True, metavar="PLAN", help="Leave these plans out. Repeatable.")
+@click.option("--min-score", type=click.FloatRange(-1, 1), default=None, help="Drop hits with a lower cosine score.")
+@click.option("--include-own-plan", is_flag=True, help="With --clause: also search the clause's own plan.")
+@click.option("--dense-only", is_flag=True,
+              help="Rank by the model's cosine alone, without fusing the BM25 character-bigram ranking.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per hit).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@click.option("--context", "context_width", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Characters of source text shown around each clause.")
+def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, min_score, include_own_plan,
+            dense_only, as_json, as_csv, context_width):
+    """Find the clauses in an index that say the same thing as TEXT, a clause, or a whole plan.
+
+    TEXT may be in any language; it is normalised like the plans and encoded with the
+    model's query prompt. Scores are cosine similarities (1 = same meaning); the order
+    also weighs shared wording (BM25 over character bigrams) unless --dense-only. --clause
+    searches the other plans (add --include-own-plan for its own); --plan prints an
+    alignment table: every clause of PLAN with its best match in each other plan.
+
+    \b
+    Example:
+      semplan similar "课后服务" --index out/index -k 5
+      semplan similar "after-school tutoring crackdown" --index out/index --json
+      semplan similar --clause hulunbuir-2021#40 --index out/index --exclude-plan city-2019
+      semplan similar --plan daqing-2021 --index out/index --min-score 0.85 --csv > align.csv
+    """
+    from semplan.store import Corpus
+
+    modes = [name for name, value in (("TEXT", text), ("--clause", clause_id), ("--plan", plan_id)) if value]
+    if len(modes) != 1:
+        raise click.UsageError("give exactly one of TEXT, --clause PLAN#N or --plan PLAN")
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    if include_own_plan and not clause_id:
+        raise click.UsageError("--include-own-plan goes with --clause")
+    style = "json" if as_json else "csv" if as_csv else "text"
+    lexical = not dense_only
+    filters = {"only_plans": list(only_plans) or None, "exclude_plans": list(exclude_plans), "min_score": min_score}
+    with Corpus.open(directory) as corpus:
+        try:
+            if plan_id:
+                rows = corpus.align(plan_id, lexical=lexical, **filters)
+                _print_alignment(corpus, rows, style)
+            else:
+                if clause_id:
+                    hits = corpus.similar(clause=clause_id, k=k, include_own_plan=include_own_plan,
+                                          lexical=lexical, **filters)
+                else:
+                    hits = corpus.similar(text, k=k, lexical=lexical, **filters)
+                _print_hits(corpus, hits, style, context_width)
+        except BrokenPipeError:
+            sys.stdout = None  # `semplan similar … | head`: the reader left; stop quietly
+
+
+def _print_hits(corpus, hits, style: str, context_width: int) -> None:
+    if style == "json":
+        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
+        return
+    if style == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(HIT_CSV_FIELDS)
+        for rank, hit in enumerate(hits, start=1):
+            row = hit.to_dict()
+            row.update(rank=rank, spans=json.dumps(row["spans"]))
+            writer.writerow([row[field] for field in HIT_CSV_FIELDS])
+        return
+    if not hits:
+        click.echo("no matching clauses", err=True)
+        return
+    for rank, hit in enumerate(hits, start=1):
+        click.echo(f"{rank:>3}. {hit.score:.3f}  {click.style(hit.clause_id, bold=True)}  {hit.path}")
+        click.echo(f"     {_in_context(corpus, hit, context_width)}")
+
+
+def _in_context(corpus, hit, width: int) -> str:
+    from semplan.search import context
+
+    before, after = context(corpus.source_text(hit.plan), hit.spans, width)
+    before = ("…" + before.lstrip()) if before else ""
+    after = (after.rstrip() + "…") if after else ""
+    # « » mark the clause when there is no colour (a pipe, NO_COLOR); the plans never use them.
+    return (f"{click.style(before, dim=True)}«{click.style(hit.text, fg='cyan')}»"
+            f"{click.style(after, dim=True)}")
+
+
+def _print_alignment(corpus, rows, style: str) -> None:
+    if style == "json":
+        click.echo(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2))
+        return
+    if style == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(ALIGN_CSV_FIELDS)
+        for row in rows:
+            for plan, hit in row.matches.items():
+                writer.writerow([row.clause.clause_id, row.clause.path, row.clause.text, plan,
+                                 hit.clause_id if hit else "", hit.path if hit else "", hit.text if hit else "",
+                                 f"{hit.score:.4f}" if hit else ""])
+        return
+    for row in rows:
+        click.echo(f"{click.style(row.clause.clause_id, bold=True)}  {row.clause.path}")
+        click.echo(f"  {click.style(row.clause.text, fg='cyan')}")
+        for plan, hit in row.matches.items():
+            if hit is None:
+                click.echo(f"    {'—':>5}  {plan}  (no match above --min-score)")
+            else:
+                click.echo(f"    {hit.score:.3f}  {hit.clause_id}  {hit.text}")
+        click.echo()
