@@ -68,6 +68,19 @@ _MIGRATIONS = (
 )
 
 
+def _reporting_errors(method):
+    """sqlite3 errors of a cache operation (locked, read-only, damaged) as one-line StoreErrors."""
+
+    @functools.wraps(method)
+    def wrapper(cache: EmbeddingCache, *args, **kwargs):
+        try:
+            return method(cache, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise StoreError(f"embedding cache {cache.path}: {error}") from None
+
+    return wrapper
+
+
 class EmbeddingCache:
     """Vectors in SQLite (WAL, so readers never block on a writer), keyed by model, backend, prompt, text."""
 
@@ -106,6 +119,7 @@ class EmbeddingCache:
             self._db.execute("ROLLBACK")
             raise
 
+    @_reporting_errors
     def key_id(self, model: str, revision: str, backend: str, prompt: str, dims: int) -> int:
         key = (model, revision, backend, prompt, dims)
         where = "model=? AND revision=? AND backend=? AND prompt=? AND dims=?"
@@ -118,6 +132,7 @@ class EmbeddingCache:
             row = self._db.execute(f"SELECT key_id FROM cache_keys WHERE {where}", key).fetchone()
         return row[0]
 
+    @_reporting_errors
     def get_many(self, key_id: int, digests: list[bytes], dims: int) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
         for start in range(0, len(digests), _MAX_SQL_PARAMS):
@@ -132,6 +147,7 @@ class EmbeddingCache:
                     found[digest] = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
         return found
 
+    @_reporting_errors
     def put_many(self, key_id: int, digests: list[bytes], vectors: np.ndarray) -> None:
         """Store one batch in one transaction: after this returns, a killed run keeps it."""
         blobs = np.ascontiguousarray(vectors, dtype="<f4")
@@ -146,6 +162,7 @@ class EmbeddingCache:
             self._db.execute("ROLLBACK")
             raise
 
+    @_reporting_errors
     def count(self, key_id: int | None = None) -> int:
         if key_id is None:
             return self._db.execute("SELECT count(*) FROM embeddings").fetchone()[0]

@@ -441,3 +441,14 @@ def test_use_backend_encodes_when_built(tmp_path):
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
     encoder.encode_passages(["推进学前教育普惠发展"])
     assert encoder.model_calls == 3
+
+
+def test_read_only_cache_is_a_store_error(tmp_path):
+    fake_encoder(tmp_path).encode_passages(["甲"])
+    encoder = fake_encoder(tmp_path)
+    encoder.cache._db.execute("PRAGMA query_only=1")  # as a read-only file would behave
+    np.testing.assert_array_equal(
+        encoder.encode_passages(["甲"]), fake_encoder(tmp_path).encode_passages(["甲"])
+    )
+    with pytest.raises(StoreError, match="embedding cache .*readonly|read-only|query_only"):
+        encoder.encode_passages(["乙"])
