@@ -318,7 +318,8 @@ class Encoder:
         return out
 
     def _embed(self, prompted_texts: list[str]) -> np.ndarray:
-        vectors = np.asarray(self.backend.embed(prompted_texts), dtype=np.float32)
+        # A copy: normalising below writes in place, and a backend may hand out a read-only or shared buffer.
+        vectors = np.array(self.backend.embed(prompted_texts), dtype=np.float32)
         if vectors.shape != (len(prompted_texts), self.dims):
             raise ModelError(
                 f"backend {self.backend_name!r} returned shape {vectors.shape} for {len(prompted_texts)} texts "
