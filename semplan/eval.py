@@ -474,6 +474,7 @@ class RetrievalResult:
     model: str
     k: int
     ks: tuple[int, ...]
+    lexical: bool | None  # None: each search function's default
     groups: list[RetrievalScores]  # "queries", then "paraphrase:<lang>" per language
     unique_queries: list[QueryOutcome]  # gold queries with no match in any other plan
     outcomes: list[QueryOutcome]
@@ -491,6 +492,7 @@ class RetrievalResult:
             "task": "retrieval",
             "model": self.model,
             "k": self.k,
+            "lexical": self.lexical,
             "groups": [scores.to_dict() for scores in self.groups],
             "unique_queries": [
                 {
@@ -537,6 +539,7 @@ def evaluate_retrieval(
     themes: bool = True,
     seed: int = DEFAULT_SEED,
     analysis: PriorityAnalysis | None = None,
+    lexical: bool | None = None,
 ) -> RetrievalResult:
     """Recall@5/@k and MRR of the gold's `queries` and `paraphrase_queries`, and (with `themes`) the
     agreement of the priority tiers with its `themes` (see `evaluate_themes`).
@@ -549,7 +552,10 @@ def evaluate_retrieval(
     expected match (unique to their plan) have no recall; their best score is reported instead.
 
     `paraphrase_queries`: free text, encoded as queries, over all plans; grouped by language.
+    `lexical` turns BM25 over character bigrams on or off in every search (see `semplan.search`);
+    None keeps each search function's own default, i.e. what `semplan similar` does.
     """
+    options = {} if lexical is None else {"lexical": lexical}
     if queries_as not in QUERY_MODES:
         raise EvalError(f"queries_as must be one of {', '.join(QUERY_MODES)}, got {queries_as!r}")
     if k < 1:
@@ -575,10 +581,12 @@ def evaluate_retrieval(
             start = anchors.offset(query["source_plan"], query["query"], int(query["query_offset"]), what)
             source = anchors.clause_at(query["source_plan"], start, len(query["query"]))
         if source is not None:
-            hits = corpus.similar(clause=source.clause_id, k=k, exclude_plans=[query["source_plan"]])
+            hits = corpus.similar(
+                clause=source.clause_id, k=k, exclude_plans=[query["source_plan"]], **options
+            )
             mode = "clause"
         else:
-            hits = corpus.similar(query["query"], k=k, exclude_plans=[query["source_plan"]])
+            hits = corpus.similar(query["query"], k=k, exclude_plans=[query["source_plan"]], **options)
             mode = "text"
         outcome = QueryOutcome(
             query_id=query["id"],
@@ -600,7 +608,7 @@ def evaluate_retrieval(
             expected.append((item["plan"], clause.clause_id if clause is not None else None))
         if not targets:
             continue
-        hits = corpus.similar(query["query"], k=k)
+        hits = corpus.similar(query["query"], k=k, **options)
         outcomes.append(
             QueryOutcome(
                 query_id=query["id"],
@@ -624,6 +632,7 @@ def evaluate_retrieval(
         model=str(corpus.model_identity.get("model", "?")),
         k=k,
         ks=ks,
+        lexical=lexical,
         groups=groups,
         unique_queries=unique_queries,
         outcomes=outcomes + unique_queries,
@@ -667,6 +676,7 @@ class ThemeOutcome:
 class ThemeResult:
     n_themes: int
     mean_jaccard: float
+    mean_jaccard_shared: float  # over themes held by two plans or more
     tier_agreement: int  # themes whose priority has the gold tier
     n_unique: int  # gold themes held by one plan
     n_unique_flagged: int
@@ -680,6 +690,7 @@ class ThemeResult:
         return {
             "n_themes": self.n_themes,
             "mean_jaccard": round(self.mean_jaccard, 4),
+            "mean_jaccard_shared": round(self.mean_jaccard_shared, 4),
             "tier_agreement": self.tier_agreement,
             "n_unique": self.n_unique,
             "n_unique_flagged": self.n_unique_flagged,
@@ -765,12 +776,14 @@ def evaluate_themes(
             )
         )
 
+    shared_jaccards = [outcome.jaccard for outcome in outcomes if outcome.gold_tier != "unique"]
     shared_supporting = [
         clause_id for outcome in outcomes if outcome.gold_tier != "unique" for clause_id in outcome.supporting
     ]
     return ThemeResult(
         n_themes=len(outcomes),
         mean_jaccard=float(np.mean([outcome.jaccard for outcome in outcomes])) if outcomes else 0.0,
+        mean_jaccard_shared=float(np.mean(shared_jaccards)) if shared_jaccards else 0.0,
         tier_agreement=sum(1 for outcome in outcomes if outcome.predicted_tier == outcome.gold_tier),
         n_unique=sum(1 for outcome in outcomes if outcome.gold_tier == "unique"),
         n_unique_flagged=sum(1 for outcome in outcomes if outcome.flagged_unique),

@@ -161,10 +161,23 @@ def clustering_command(
 @click.option(
     "--no-themes", is_flag=True, help="Skip the priority-theme agreement (which clusters the index)."
 )
+@click.option(
+    "--lexical/--dense",
+    default=None,
+    help="Fuse BM25 over character bigrams into every search, or use vectors alone "
+    "[default: as `semplan similar`: BM25 for clause queries, vectors alone for free text].",
+)
 @click.option("--seed", type=int, default=evaluation.DEFAULT_SEED, show_default=True, help="Clustering seed.")
 @_json_option
 def retrieval_command(
-    gold: Path, index_dir: Path, k: int, queries_as: str, no_themes: bool, seed: int, as_json: bool
+    gold: Path,
+    index_dir: Path,
+    k: int,
+    queries_as: str,
+    no_themes: bool,
+    lexical: bool | None,
+    seed: int,
+    as_json: bool,
 ) -> None:
     """Recall@5/@k and MRR of clause search, and agreement of priority tiers with gold themes.
 
@@ -182,12 +195,13 @@ def retrieval_command(
     gold_data = evaluation.load_gold(gold)
     with Corpus.open(index_dir) as corpus:
         result = evaluation.evaluate_retrieval(
-            corpus, gold_data, k=k, queries_as=queries_as, themes=not no_themes, seed=seed
+            corpus, gold_data, k=k, queries_as=queries_as, themes=not no_themes, seed=seed, lexical=lexical
         )
     if as_json:
         _echo_json({"gold": str(gold), "index": str(index_dir), **result.to_dict()})
         return
-    click.echo(f"retrieval  {gold}  (index {index_dir}; {result.model}; top {result.k})")
+    how = {None: "search defaults", True: "dense + BM25", False: "dense only"}[result.lexical]
+    click.echo(f"retrieval  {gold}  (index {index_dir}; {result.model}, {how}; top {result.k})")
     rows = [("set", "queries", "expected", *(f"recall@{cutoff}" for cutoff in result.ks), "MRR")]
     for scores in result.groups:
         rows.append(
@@ -215,7 +229,8 @@ def retrieval_command(
     themes = result.themes
     if themes is not None:
         click.echo(
-            f"themes: mean Jaccard {themes.mean_jaccard:.3f} over {themes.n_themes}; "
+            f"themes: mean Jaccard {themes.mean_jaccard:.3f} over {themes.n_themes} "
+            f"({themes.mean_jaccard_shared:.3f} over shared ones); "
             f"tier agreement {themes.tier_agreement}/{themes.n_themes}; "
             f"unique flagged {themes.n_unique_flagged}/{themes.n_unique}; "
             f"shared-theme clauses flagged unique {themes.n_shared_flagged_unique}; "
