@@ -111,7 +111,9 @@ class PriorityClusterer:
         if self.reducer is None and (not isinstance(self.umap_dims, int | np.integer) or self.umap_dims < 2):
             raise ClusteringError(f"umap_dims must be an integer ≥ 2, got {self.umap_dims!r}")
         if self.reducer is None and self.umap_dims >= n_rows - 1:
-            raise ClusteringError(f"umap_dims ({self.umap_dims}) must be smaller than the number of clauses - 1")
+            raise ClusteringError(
+                f"umap_dims ({self.umap_dims}) must be smaller than the number of clauses - 1"
+            )
         if self.cluster_selection_method not in ("eom", "leaf"):
             raise ClusteringError(
                 f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}"
@@ -613,7 +615,9 @@ def cross_plan_matches(
     ends = np.searchsorted(sorted_plan, np.arange(n_plans), side="right")
     present = ends > starts
     rng = np.random.default_rng(seed)
-    background = np.sort(rng.choice(n, size=min(background_size, n), replace=False)) if n else np.zeros(0, int)
+    background = (
+        np.sort(rng.choice(n, size=min(background_size, n), replace=False)) if n else np.zeros(0, int)
+    )
     background_X = np.ascontiguousarray(X[background])
     background_plan = plan_of[background]
 
@@ -692,7 +696,12 @@ def clause_terms(match_text: str) -> list[str]:
     terms: list[str] = []
     previous: str | None = None
     for word in words:
-        keep = len(word) >= 2 and word not in stops and _CJK_OR_LETTER.search(word) and not _PLACEHOLDER.match(word)
+        keep = (
+            len(word) >= 2
+            and word not in stops
+            and _CJK_OR_LETTER.search(word)
+            and not _PLACEHOLDER.match(word)
+        )
         if keep:
             terms.append(word)
             if previous is not None and len(previous) + len(word) <= 8:
@@ -740,7 +749,9 @@ def class_keywords(
         chosen: list[str] = []
         for term in top:
             # Prefer the compound plans write (课后服务) to its halves when it is nearly as strong.
-            if any(term in longer and longer != term and score[longer] >= 0.7 * score[term] for longer in top):
+            if any(
+                term in longer and longer != term and score[longer] >= 0.7 * score[term] for longer in top
+            ):
                 continue
             if any(term in kept or kept in term for kept in chosen):
                 continue

@@ -1,0 +1,63 @@
+"""`semplan report`: the HTML/Markdown/CSV/JSON report of an index's priorities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from semplan.cli.cluster import cluster_keywords, clustering_options
+
+
+@click.command(name="report")
+@click.option(
+    "--index",
+    "-i",
+    "directory",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Index directory made by `semplan index`.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Directory to write the report into.",
+)
+@click.option(
+    "--title", default="semplan report", show_default=True, help="Title of report.html and report.md."
+)
+@clustering_options
+def command(directory: str, out_dir: str, title: str, **options: Any) -> None:
+    """Write the report of which priorities the plans share and which each holds alone.
+
+    OUT gets report.html (one self-contained page that works offline: plans × priorities
+    heatmap, a 2-D map of all clauses, the priorities with their clauses by plan and
+    links into the source text, each plan's unique priorities and clauses, the plan ×
+    plan matrix), report.md (the same findings as text), priorities.csv, clauses.csv
+    (clause, plan, priority, score, …) and report.json (everything). The clustering
+    options are those of `semplan cluster`.
+
+    \b
+    Example:
+      semplan index semplan/data/sample_plans --out out/sample/index
+      semplan report --index out/sample/index --out out/sample/report
+      semplan report --index out/sample/index --out out/report-7 --seed 7 --assign-outliers
+    """
+    from semplan.report import report_corpus
+    from semplan.store import Corpus
+
+    keywords = cluster_keywords(options)
+    with Corpus.open(directory) as corpus:
+        click.echo(f"clustering {len(corpus)} clauses…", err=True)
+        analysis, files = report_corpus(corpus, out_dir, title=title, **keywords)
+    counts = analysis.tier_counts()
+    click.echo(
+        f"{len(analysis.priorities)} priorities ({counts['all']} shared by all plans, {counts['several']} by several, "
+        f"{counts['unique']} by one), {len(analysis.outliers)} outliers, "
+        f"{sum(r.unique for r in analysis.results)} unique clauses"
+    )
+    for path in files.values():
+        click.echo(f"wrote {path}")

@@ -1,0 +1,90 @@
+"""Report writers: report.html, report.md, priorities.csv, clauses.csv, report.json.
+
+One module per output; `write_report` writes them all into one directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from semplan.cluster import PriorityAnalysis
+
+REPORT_FILES = ("report.html", "report.md", "priorities.csv", "clauses.csv", "report.json")
+
+
+def write_report(
+    analysis: PriorityAnalysis,
+    out_dir: str | os.PathLike,
+    *,
+    sources: Mapping[str, str] | None = None,
+    source_paths: Mapping[str, str | None] | None = None,
+    title: str = "semplan report",
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write every report file into `out_dir` (created if needed); returns name → path.
+
+    `sources` (plan → decoded text) lets report.html link each clause to its position in
+    an embedded source view; `source_paths` (plan → file) is shown beside it;
+    `metadata` (model, index, …) goes into report.json and the page header.
+    """
+    from semplan.report.html import write_html
+    from semplan.report.json_export import write_json
+    from semplan.report.markdown import write_markdown
+    from semplan.report.tables import write_clauses_csv, write_priorities_csv
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        from semplan.errors import SemplanError
+
+        raise SemplanError(f"report output {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    metadata = dict(metadata or {})
+    json_metadata = dict(metadata)
+    if source_paths:
+        json_metadata["sources"] = dict(source_paths)
+    return {
+        "report.html": write_html(
+            analysis,
+            out / "report.html",
+            sources=sources,
+            source_paths=source_paths,
+            title=title,
+            metadata=metadata,
+        ),
+        "report.md": write_markdown(analysis, out / "report.md", title=title, metadata=metadata),
+        "priorities.csv": write_priorities_csv(analysis, out / "priorities.csv"),
+        "clauses.csv": write_clauses_csv(analysis, out / "clauses.csv"),
+        "report.json": write_json(analysis, out / "report.json", metadata=json_metadata),
+    }
+
+
+def report_corpus(
+    corpus: Any, out_dir: str | os.PathLike, *, title: str = "semplan report", **cluster_options: Any
+) -> tuple[PriorityAnalysis, dict[str, Path]]:
+    """Find the priorities of an open `semplan.store.Corpus` and write its report."""
+    from semplan.cluster import find_priorities
+
+    clauses = corpus.clauses()
+    analysis = find_priorities(clauses, corpus.vectors(), **cluster_options)
+    plans = corpus.plans()
+    identity = corpus.model_identity
+    metadata = {
+        "index": str(corpus.directory),
+        "model": identity.get("name") or identity.get("model"),
+        "model_identity": identity,
+    }
+    files = write_report(
+        analysis,
+        out_dir,
+        sources={plan.plan_id: corpus.source_text(plan.plan_id) for plan in plans},
+        source_paths={plan.plan_id: plan.path for plan in plans},
+        title=title,
+        metadata=metadata,
+    )
+    return analysis, files
+
+
+__all__ = ["REPORT_FILES", "report_corpus", "write_report"]
