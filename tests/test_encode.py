@@ -452,3 +452,24 @@ def test_read_only_cache_is_a_store_error(tmp_path):
     )
     with pytest.raises(StoreError, match="embedding cache .*readonly|read-only|query_only"):
         encoder.encode_passages(["乙"])
+
+
+def test_hub_id_with_unreachable_hub_fails_fast(monkeypatch):
+    from semplan.backends import torch_st
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused
+    spec = ModelSpec(
+        name="someone/not-a-local-model",
+        kind="sentence-transformers",
+        location="someone/not-a-local-model",
+        revision="main",
+        dims=None,
+    )
+    started = time.monotonic()
+    with pytest.raises(
+        ModelError, match=r"not on disk and the model hub is unreachable from here \(http://127"
+    ):
+        torch_st.load(spec)
+    assert time.monotonic() - started < 30

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,25 +47,62 @@ def load(spec: ModelSpec) -> TorchBackend:
         raise ModelError(
             f"the torch backend needs sentence-transformers: pip install semplan ({error})"
         ) from None
-    on_disk = Path(spec.location).is_dir()
-    try:
-        with _quiet_transformers():
-            model = SentenceTransformer(spec.location, device="cpu")
-    except Exception as error:  # sentence-transformers raises OSError, ValueError, HF errors alike
-        if not on_disk:
-            where = "offline (HF_HUB_OFFLINE is set)" if _hub_offline() else "unreachable from here"
-            raise ModelError(
-                f"model {spec.name!r} is not on disk and the model hub is {where}; "
-                "pass a local sentence-transformers directory or a registry model (semplan models list)"
-            ) from None
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"cannot load model {spec.name!r} from {spec.location}: {detail}") from None
+    if Path(spec.location).is_dir():
+        model = _load_or_explain(SentenceTransformer, spec)
+    else:
+        model = _load_from_hub(SentenceTransformer, spec)
     # Renamed in sentence-transformers 6; the old name warns.
     get_dims = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     dims = get_dims()
     if not dims:
         raise ModelError(f"model {spec.name!r} does not declare its embedding size")
     return TorchBackend(model, int(dims))
+
+
+def _load_or_explain(load_model, spec: ModelSpec, **options):
+    try:
+        with _quiet_transformers():
+            return load_model(spec.location, device="cpu", **options)
+    except Exception as error:  # sentence-transformers raises OSError, ValueError, HF errors alike
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"cannot load model {spec.name!r} from {spec.location}: {detail}") from None
+
+
+def _load_from_hub(load_model, spec: ModelSpec):
+    """A hub id: from the local hub cache if it is there, else downloaded, if the hub can be reached at all.
+
+    Without the reachability check, an unreachable hub costs minutes of retries and a screen of warnings.
+    """
+    revision = spec.revision if spec.revision and spec.revision != "main" else None
+    try:
+        with _quiet_transformers():
+            return load_model(spec.location, device="cpu", revision=revision, local_files_only=True)
+    except Exception:
+        pass
+    if _hub_offline():
+        where = "offline (HF_HUB_OFFLINE is set)"
+    elif not _hub_reachable():
+        where = f"unreachable from here ({_hub_endpoint()})"
+    else:
+        return _load_or_explain(load_model, spec, revision=revision)
+    raise ModelError(
+        f"model {spec.name!r} is not on disk and the model hub is {where}; "
+        "pass a local sentence-transformers directory or a registry model (semplan models list)"
+    )
+
+
+def _hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    url = urllib.parse.urlsplit(_hub_endpoint())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _hub_offline() -> bool:
