@@ -44,6 +44,7 @@ DEFAULT_KS = (5, 10)
 DEFAULT_SEED = 42
 QUERY_MODES = ("clause", "text")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 
 class EvalError(SemplanError):
@@ -357,10 +358,14 @@ def gold_plans(gold: dict[str, Any]) -> set[str]:
 
 
 def text_language(text: str) -> str:
-    """Language of a text: "zh" when at least a third of its letters are CJK ideographs, else "en"."""
-    letters = [ch for ch in text if ch.isalpha()]
-    cjk = sum(1 for ch in letters if _CJK.match(ch))
-    return "zh" if letters and cjk / len(letters) >= 1 / 3 else "en"
+    """Language of a text: "zh" when it has more CJK ideographs than Latin-script words, else "en".
+
+    Words, not letters, on the Latin side: one ideograph carries about as much as one English word,
+    so "落实双减 (double reduction)" is Chinese with a gloss, not English.
+    """
+    ideographs = len(_CJK.findall(text))
+    latin_words = len(_LATIN_WORD.findall(text))
+    return "zh" if ideographs > latin_words else "en"
 
 
 def query_language(query: dict[str, Any]) -> str:
