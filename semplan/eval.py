@@ -404,6 +404,13 @@ class _Anchors:
         self.offset_shifts += 1
         return min(starts, key=lambda start: abs(start - offset))
 
+    def anchor(self, plan_id: str, snippet: str, offset: int, what: str) -> tuple[int, Clause | None]:
+        """The clause holding a gold snippet, and an offset inside it that a hit's spans must contain
+        (the snippet's own start, or the clause's when the snippet begins outside every clause)."""
+        start = self.offset(plan_id, snippet, offset, what)
+        clause = self.clause_at(plan_id, start, len(snippet))
+        return (clause.spans[0][0] if clause is not None and not _contains(clause, start) else start), clause
+
     def clauses(self, plan_id: str) -> list[Clause]:
         if plan_id not in self._clauses:
             self._clauses[plan_id] = self.corpus.clauses(plan_id)
@@ -415,9 +422,9 @@ class _Anchors:
         end = start + max(length, 1)
         overlapping = None
         for clause in self.clauses(plan_id):
+            if _contains(clause, start):
+                return clause
             for span_start, span_end in clause.spans:
-                if span_start <= start < span_end:
-                    return clause
                 if overlapping is None and span_start < end and start < span_end:
                     overlapping = clause
         return overlapping
@@ -522,13 +529,18 @@ def _summarise(group: str, outcomes: Sequence[QueryOutcome], ks: Sequence[int]) 
     )
 
 
+def _contains(spanned: Any, offset: int) -> bool:
+    """Whether a Clause's or a Hit's half-open spans contain `offset`."""
+    return any(start <= offset < end for start, end in spanned.spans)
+
+
 def _ranks(hits: Sequence[Any], targets: Sequence[tuple[str, int]]) -> list[int | None]:
     """1-based rank of the first hit whose spans contain each (plan, offset) target."""
     ranks: list[int | None] = []
     for plan_id, offset in targets:
         rank = None
         for position, hit in enumerate(hits, start=1):
-            if hit.plan == plan_id and any(start <= offset < end for start, end in hit.spans):
+            if hit.plan == plan_id and _contains(hit, offset):
                 rank = position
                 break
         ranks.append(rank)
@@ -577,14 +589,12 @@ def evaluate_retrieval(
         expected: list[tuple[str, str | None]] = []
         for match in query["matches"]:
             for snippet, offset in zip(match["snippets"], match["offsets"], strict=True):
-                start = anchors.offset(match["plan"], snippet, int(offset), what)
-                clause = anchors.clause_at(match["plan"], start, len(snippet))
-                targets.append((match["plan"], clause.spans[0][0] if clause is not None else start))
+                target, clause = anchors.anchor(match["plan"], snippet, int(offset), what)
+                targets.append((match["plan"], target))
                 expected.append((match["plan"], clause.clause_id if clause is not None else None))
         source = None
         if queries_as == "clause":
-            start = anchors.offset(query["source_plan"], query["query"], int(query["query_offset"]), what)
-            source = anchors.clause_at(query["source_plan"], start, len(query["query"]))
+            _, source = anchors.anchor(query["source_plan"], query["query"], int(query["query_offset"]), what)
         if source is not None:
             hits = corpus.similar(
                 clause=source.clause_id, k=k, exclude_plans=[query["source_plan"]], **options
@@ -607,9 +617,8 @@ def evaluate_retrieval(
         what = f"paraphrase query {query['id']}"
         targets, expected = [], []
         for item in query["expected_top5"]:
-            start = anchors.offset(item["plan"], item["snippet"], int(item["offset"]), what)
-            clause = anchors.clause_at(item["plan"], start, len(item["snippet"]))
-            targets.append((item["plan"], clause.spans[0][0] if clause is not None else start))
+            target, clause = anchors.anchor(item["plan"], item["snippet"], int(item["offset"]), what)
+            targets.append((item["plan"], target))
             expected.append((item["plan"], clause.clause_id if clause is not None else None))
         if not targets:
             continue
@@ -743,8 +752,7 @@ def evaluate_themes(
         supporting: list[str] = []
         for plan_id in plans_addressing:
             entry = theme["plans"][plan_id]
-            start = anchors.offset(plan_id, entry["snippet"], int(entry["offset"]), what)
-            clause = anchors.clause_at(plan_id, start, len(entry["snippet"]))
+            _, clause = anchors.anchor(plan_id, entry["snippet"], int(entry["offset"]), what)
             if clause is not None:
                 supporting.append(clause.clause_id)
         votes = Counter(

@@ -275,6 +275,17 @@ def test_retrieval_errors(fake):
         evaluation.evaluate_retrieval(corpus, gold, queries_as="vector")
 
 
+def test_anchor_falls_back_to_the_clause_overlapping_the_snippet():
+    source = "1. 开展课后服务。"
+    # The segmenter left the list marker "1. " out of the clause.
+    clause = Clause("a", 1, "sentence", "开展课后服务。", "开展课后服务。", ((3, 10),))
+    anchors = evaluation._Anchors(FakeCorpus({"a": source}, {"a": [clause]}, {}))
+    assert anchors.anchor("a", "1. 开展", 0, "test") == (3, clause)
+    assert anchors.anchor("a", "课后服务", 5, "test") == (5, clause)
+    assert anchors.anchor("a", "。", 9, "test") == (9, clause)
+    assert anchors.offset_shifts == 0
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
