@@ -252,10 +252,22 @@ def resolve_model(name_or_path: str) -> ModelSpec:
 def _resolve_local_dir(name: str, path: Path) -> ModelSpec:
     if not path.is_dir():
         raise ModelError(f"{name} is a file; a model is a sentence-transformers directory")
+    info = _read_build_info(path)
+    manifest = manifests().get(info.get("name", "")) if info else None
+    if manifest is not None:  # a registry build given by path (perhaps a copy): its manifest describes it
+        return ModelSpec(
+            name=name,
+            kind=manifest.kind,
+            location=str(path.resolve()),
+            revision=info["revision"],
+            dims=manifest.dims,
+            prompts=dict(manifest.prompts),
+            licence=manifest.licence,
+            languages=manifest.languages,
+        )
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise ModelError(f"{name} is not a sentence-transformers model directory (no modules.json or config.json)")
     st_config = _read_json(path / "config_sentence_transformers.json") or {}
-    info = _read_build_info(path)
     return ModelSpec(
         name=name,
         kind="sentence-transformers",

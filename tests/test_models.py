@@ -163,12 +163,23 @@ def test_resolve_registry_model(built_dir):
     assert spec.licence == "MIT"
 
 
-def test_resolve_local_directory_reads_its_prompts(built_dir):
+def test_resolve_local_directory_reads_its_prompts(built_dir, tmp_path):
     spec = models.resolve_model(str(built_dir))
     assert spec.location == str(built_dir.resolve())
     assert spec.prompts == {"query": "query: ", "passage": "passage: "}
     assert spec.dims == 384
     assert spec.revision == models.resolve_model(models.DEFAULT_MODEL).revision
+    # a sentence-transformers directory semplan did not build: prompts and dims from its own configs
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in ("modules.json", "config.json", "config_sentence_transformers.json"):
+        (plain / name).write_bytes((built_dir / name).read_bytes())
+    (plain / "1_Pooling").mkdir()
+    (plain / "1_Pooling" / "config.json").write_bytes((built_dir / "1_Pooling" / "config.json").read_bytes())
+    spec = models.resolve_model(str(plain))
+    assert (spec.kind, spec.dims, spec.licence) == ("sentence-transformers", 384, "unknown")
+    assert spec.prompts == {"query": "query: ", "passage": "passage: "}
+    assert re.fullmatch(r"[0-9a-f]{12}", spec.revision)
 
 
 def test_setup_rebuild_is_fast_and_silent(built_dir):
@@ -223,6 +234,8 @@ def test_use_multilingual_is_unpacked_for_its_backend():
     spec = models.resolve_model("use-multilingual")
     assert (spec.kind, spec.dims, spec.prompts, spec.licence) == ("use", 512, {}, "Apache-2.0")
     assert Path(spec.location) == built
+    by_path = models.resolve_model(str(built))  # a registry build named by its path keeps its kind
+    assert (by_path.kind, by_path.revision) == ("use", spec.revision)
 
 
 # --------------------------------------------------------------------- the registry, on a toy model
