@@ -170,10 +170,12 @@ def built_path(name: str) -> Path:
 
 
 def _read_build_info(model_dir: Path) -> dict | None:
+    """The record a finished build leaves; None when absent or unreadable (then the model is unbuilt)."""
     try:
-        return json.loads((model_dir / BUILD_INFO).read_text(encoding="utf-8"))
+        info = json.loads((model_dir / BUILD_INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) and isinstance(info.get("revision"), str) else None
 
 
 def is_built(name: str) -> bool:
