@@ -169,8 +169,9 @@ class AddReport:
     unchanged: list[str] = dataclasses.field(default_factory=list)
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, error)
     clauses_written: int = 0
-    vectors_reused: int = 0  # clauses whose vector came from the store, not the encoder
-    texts_encoded: int = 0  # distinct matching texts handed to the encoder (it may still hit its cache)
+    vectors_reused: int = 0  # clauses whose vector came from the index itself
+    texts_cached: int = 0  # distinct texts the encoder found in its cache
+    texts_encoded: int = 0  # distinct texts the model actually ran on (Encoder.model_calls)
 
     def summary(self) -> str:
         parts = [
@@ -182,7 +183,8 @@ class AddReport:
             parts.append(f"{len(self.failed)} failed")
         return (
             f"plans: {', '.join(parts)}; clauses written: {self.clauses_written} "
-            f"({self.texts_encoded} texts encoded, {self.vectors_reused} vectors reused)"
+            f"({self.texts_encoded} texts encoded, {self.texts_cached} from the embedding cache, "
+            f"{self.vectors_reused} vectors reused from the index)"
         )
 
 
@@ -1041,12 +1043,15 @@ class Corpus:
             if h not in vectors:
                 missing.setdefault(h, clause.match_text)
         if missing:
+            calls_before = getattr(encoder, "model_calls", 0)
             encoded = np.asarray(encoder.encode_passages(list(missing.values())), dtype=np.float32)
+            model_calls = getattr(encoder, "model_calls", 0) - calls_before
             if encoded.shape != (len(missing), self.dims):
                 raise StoreError(f"the encoder returned vectors of shape {encoded.shape}, expected ({len(missing)}, {self.dims})")
             for h, vector in zip(missing, encoded, strict=True):
                 vectors[h] = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
-            report.texts_encoded += len(missing)
+            report.texts_encoded += model_calls
+            report.texts_cached += len(missing) - model_calls
         if old is not None:
             self._delete_plan(document.plan_id)
             report.replaced.append(document.plan_id)

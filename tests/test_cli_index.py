@@ -1,0 +1,212 @@
+"""`semplan index` and `semplan similar` end to end: real model, real FAISS and SQLite, real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from semplan.cli import cli, main
+from semplan.store import Corpus
+
+
+def semplan(*args: str) -> tuple[int, str, str]:
+    """Run the real entry point (with its error handling) in-process: (exit code, stdout, stderr)."""
+    runner = CliRunner()
+    code = 0
+    with runner.isolation() as (out, err, _):
+        argv, sys.argv = sys.argv, ["semplan", *args]
+        try:
+            main()
+        except SystemExit as exit_:
+            code = exit_.code or 0
+        finally:
+            sys.argv = argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+@pytest.fixture(scope="module")
+def cache_env(e5_encoder):
+    """Share the session's embedding cache, so the CLI does not encode the corpus again."""
+    before = os.environ.get("SEMPLAN_CACHE_DIR")
+    os.environ["SEMPLAN_CACHE_DIR"] = str(Path(e5_encoder.cache_path).parent)
+    yield os.environ["SEMPLAN_CACHE_DIR"]
+    if before is None:
+        del os.environ["SEMPLAN_CACHE_DIR"]
+    else:
+        os.environ["SEMPLAN_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, cache_env, sample_dir):
+    directory = tmp_path_factory.mktemp("cli") / "index"
+    code, out, err = semplan("index", str(sample_dir), "--out", str(directory))
+    assert code == 0, err
+    assert "5 added" in err and "5 plans" in err
+    return directory
+
+
+def anji_clause(index_dir: Path) -> str:
+    """Hulunbuir's 实施“安吉游戏"推广计划 (dev-gold Q01, offset 2692)."""
+    with Corpus.open(index_dir) as corpus:
+        for clause in corpus.clauses("hulunbuir-2021"):
+            if any(start <= 2692 < end for start, end in clause.spans):
+                return clause.clause_id
+    raise AssertionError("no clause at offset 2692")
+
+
+def test_help_has_examples():
+    for name in ("index", "similar"):
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output and "semplan " + name in result.output
+
+
+def test_similar_text_json(index_dir):
+    code, out, err = semplan("similar", '实施"安吉游戏"推广计划', "--index", str(index_dir), "-k", "3", "--json",
+                             "--exclude-plan", "hulunbuir-2021")
+    assert code == 0, err
+    hits = json.loads(out)
+    assert len(hits) == 3
+    assert {"plan", "clause_id", "kind", "section", "item", "text", "spans", "score"} <= set(hits[0])
+    assert hits[0]["plan"] == "daqing-2021" and "實施『安吉游戲』推廣計劃" in hits[0]["text"]
+    source = (Path(__file__).resolve().parent.parent / "semplan/data/sample_plans/daqing-2021.txt").read_text("utf-8")
+    assert "".join(source[start:end] for start, end in hits[0]["spans"]) == hits[0]["text"]
+
+
+def test_similar_text_human_output(index_dir):
+    code, out, _ = semplan("similar", "Regulate private after-school tutoring companies", "--index", str(index_dir),
+                           "-k", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("  1. 0.") and "#" in lines[0]
+    assert "«" in lines[1] and "»" in lines[1]  # the clause, marked, inside its source context
+
+
+def test_similar_clause_and_csv(index_dir):
+    clause_id = anji_clause(index_dir)
+    code, out, err = semplan("similar", "--clause", clause_id, "--index", str(index_dir), "-k", "4", "--csv")
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[0] == "rank,score,plan,clause_id,kind,section,item,path,text,spans"
+    assert len(rows) == 5 and rows[1].split(",")[2] == "daqing-2021"
+    assert all(",hulunbuir-2021," not in row for row in rows[1:])  # other plans only by default
+
+
+def test_similar_plan_alignment(index_dir):
+    code, out, err = semplan("similar", "--plan", "daqing-2021", "--index", str(index_dir), "--json",
+                             "--only-plan", "hulunbuir-2021", "--only-plan", "qingyuan-2022", "--min-score", "0.8")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows[0]["clause"]["clause_id"] == "daqing-2021#1"
+    assert all(set(row["matches"]) == {"hulunbuir-2021", "qingyuan-2022"} for row in rows)
+    anji = next(row for row in rows if "實施『安吉游戲』推廣計劃" in row["clause"]["text"])
+    assert anji["matches"]["hulunbuir-2021"]["clause_id"] == anji_clause(index_dir)
+    code, out, _ = semplan("similar", "--plan", "daqing-2021", "--index", str(index_dir))
+    assert code == 0 and "daqing-2021#1" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["similar", "x", "--index", "{missing}"],
+         "Error: no index at {missing} (create one with: semplan index PATH --out {missing})"),
+        (["similar", "--plan", "nowhere-2020", "--index", "{index}"],
+         "Error: unknown plan 'nowhere-2020' (the index has: city-2019, daqing-2021, hulunbuir-2021, "
+         "qingyuan-2022, xx-county-2021)"),
+        (["similar", "x", "--exclude-plan", "nowhere", "--index", "{index}"],
+         "Error: unknown plan 'nowhere' (the index has: city-2019, daqing-2021, hulunbuir-2021, "
+         "qingyuan-2022, xx-county-2021)"),
+        (["similar", "--clause", "daqing-2021-7", "--index", "{index}"],
+         "Error: bad clause id 'daqing-2021-7': expected PLAN#N, e.g. daqing-2021#12"),
+        (["similar", "--clause", "daqing-2021#9999", "--index", "{index}"],
+         "Error: no clause 'daqing-2021#9999': plan 'daqing-2021' has clauses 1–{daqing}"),
+        (["index", "--remove", "nowhere", "--out", "{index}"],
+         "Error: unknown plan 'nowhere' (the index has: city-2019, daqing-2021, hulunbuir-2021, "
+         "qingyuan-2022, xx-county-2021)"),
+        (["index", "{sample}", "--out", "{index}", "--model", "use-multilingual"],
+         "Error: index {index} was built with multilingual-e5-small@"),
+    ],
+)
+def test_error_lines(index_dir, sample_dir, tmp_path, args, expected):
+    with Corpus.open(index_dir) as corpus:
+        daqing = corpus.plan("daqing-2021").n_clauses
+    values = {"index": str(index_dir), "missing": str(tmp_path / "missing"), "sample": str(sample_dir),
+              "daqing": daqing}
+    code, out, err = semplan(*[arg.format(**values) for arg in args])
+    assert code == 1 and out == ""
+    message = expected.format(**values)
+    if message.endswith("@"):  # the model mismatch line names revisions
+        assert err.startswith(message) and err.count("\n") == 1 and ", not use-multilingual" in err
+    else:
+        assert err == message + "\n"
+
+
+def test_usage_errors(index_dir):
+    code, _, err = semplan("similar", "text", "--clause", "a#1", "--index", str(index_dir))
+    assert code == 2 and "give exactly one of TEXT, --clause PLAN#N or --plan PLAN" in err
+    code, _, err = semplan("index", "--out", str(index_dir))
+    assert code == 2 and "give plan files or directories to index, or --remove PLAN" in err
+
+
+def test_remove_and_add_back(index_dir, tmp_path, sample_dir):
+    directory = tmp_path / "index"
+    shutil.copytree(index_dir, directory)
+    code, _, err = semplan("index", "--remove", "city-2019", "--out", str(directory))
+    assert code == 0 and "removed city-2019" in err and "4 plans" in err
+    code, out, _ = semplan("similar", "--clause", "city-2019#1", "--index", str(directory))
+    assert code == 1
+    code, _, err = semplan("index", str(sample_dir), "--out", str(directory))
+    assert code == 0 and "1 added" in err and "4 unchanged" in err
+    assert "(0 texts encoded, " in err  # the embedding cache still had them
+
+
+def test_sigkill_mid_index_leaves_a_readable_index(index_dir, tmp_path, sample_dir, cache_env):
+    """Kill `semplan index` while it writes a sixth plan; the index must show 5 or 6 whole plans."""
+    directory = tmp_path / "index"
+    shutil.copytree(index_dir, directory)
+    before = {plan.plan_id: plan.n_clauses for plan in Corpus.open(directory).plans()}
+    # Every sentence changed, so ~100 new texts: the writer spends seconds encoding inside its transaction.
+    text = (sample_dir / "daqing-2021.txt").read_text(encoding="utf-8").replace("。", ",务求实效。")
+    sixth = tmp_path / "daqing-revised.txt"
+    sixth.write_text(text, encoding="utf-8")
+    env = {**os.environ, "SEMPLAN_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from semplan.cli import main; main()", "index", str(sixth), "--out", str(directory)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    lock = directory / ".lock"
+    deadline = time.monotonic() + 240
+    while lock.read_text().strip() != str(process.pid):  # the writer holds the lock: it is writing
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the index run never started writing"
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    with Corpus.open(directory) as corpus:
+        plans = {plan.plan_id: plan.n_clauses for plan in corpus.plans()}
+        assert plans == before or (set(plans) == {*before, "daqing-revised"} and plans["daqing-revised"] > 100)
+        assert len(corpus.clauses()) == sum(plans.values()) == corpus.faiss_index().ntotal
+        hits = corpus.similar(clause="daqing-2021#1", k=3)
+        assert len(hits) == 3
+    with sqlite3.connect(directory / "corpus.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # The next run takes the (kernel-released) lock and completes the work.
+    code, _, err = semplan("index", str(sixth), "--out", str(directory))
+    assert code == 0, err
+    with Corpus.open(directory) as corpus:
+        assert "daqing-revised" in {plan.plan_id for plan in corpus.plans()}
+        assert corpus.manifest["index"]["generation"] == corpus.generation()
