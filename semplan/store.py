@@ -220,11 +220,18 @@ def semplan_version() -> str:
         return "unknown"
 
 
+# FAISS parallelises a search over its queries: below this many (its own BLAS threshold) extra
+# threads only spin. Measured with 100k vectors on 2 busy cores, one query took 22 ms on one
+# thread and 96 ms on two (benchmarks/search.py).
+_SINGLE_THREAD_BELOW = 20
+
+
 def configure_threads() -> int:
     """Give FAISS one OpenMP thread per core this process may use, unless OMP_NUM_THREADS is set.
 
     FAISS defaults to every core of the machine, which oversubscribes under CPU affinity limits
-    (containers, `taskset`) and fights torch's own pool when both run in one process.
+    (containers, `taskset`) and fights torch's own pool when both run in one process. Building
+    an index (k-means, adding vectors) uses them all; a search of a few queries uses one.
     """
     import faiss
 
@@ -306,13 +313,18 @@ def faiss_search(
     elif exclude_ids is not None and len(exclude_ids):
         selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude_ids, dtype=np.int64)))
     is_ivf = faiss.try_extract_index_ivf(index) is not None
-    if selector is None and not is_ivf:
-        return index.search(queries, k)
+    params = None
     if is_ivf:
         params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe or faiss.extract_index_ivf(index).nprobe)
-    else:
+    elif selector is not None:
         params = faiss.SearchParameters(sel=selector)
-    scores, ids = index.search(queries, k, params=params)
+    threads = faiss.omp_get_max_threads()
+    if len(queries) < _SINGLE_THREAD_BELOW:
+        faiss.omp_set_num_threads(1)
+    try:
+        scores, ids = index.search(queries, k, params=params)
+    finally:
+        faiss.omp_set_num_threads(threads)
     del selector  # the params hold a raw pointer to it; keep it alive until after the search
     return scores, ids
 

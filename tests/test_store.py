@@ -273,3 +273,12 @@ def test_ivf_recall_at_10_on_200k_vectors():
     _, filtered = faiss_search(index, queries, 10, exclude_ids=excluded)
     assert not (filtered == excluded[:, None]).any()
     assert time.perf_counter() - started < 90
+
+
+def test_empty_index_searches_to_nothing(corpus, tmp_path):
+    corpus.remove(["alpha", "beta", "gamma"])
+    assert corpus.plans() == [] and corpus.vectors().shape == (0, DIMS)
+    assert corpus.search_vectors(np.ones((1, DIMS), dtype=np.float32) / DIMS**0.5, k=5) == [[]]
+    reopened = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    assert reopened.similar("实施安吉游戏推广计划") == []
+    reopened.close()
