@@ -473,3 +473,15 @@ def test_hub_id_with_unreachable_hub_fails_fast(monkeypatch):
     ):
         torch_st.load(spec)
     assert time.monotonic() - started < 30
+
+
+def test_torch_reference_backend_agrees_with_the_default(e5_encoder, sample_clauses):
+    torch_encoder = Encoder(model=e5_encoder.spec, backend="torch", cache_path=None, progress=False)
+    assert torch_encoder.backend_name == "torch"
+    texts = [clause.match_text for clause in sample_clauses[::40]] + [twin for pair in TWINS for twin in pair]
+    reference = torch_encoder.encode_passages(texts)
+    np.testing.assert_allclose(np.linalg.norm(reference, axis=1), 1.0, rtol=1e-5)
+    assert cosine(reference[-4], reference[-3]) >= 0.95
+    default = e5_encoder.encode_passages(texts)
+    agreement = np.sum(reference * default, axis=1)
+    assert agreement.min() >= 0.97, (e5_encoder.backend_name, agreement.min())
