@@ -194,22 +194,44 @@ def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder) -> StsResult:
 
 @dataclass
 class ClusteringScores:
+    """Scores of one method; over several seeded runs, their means and (in `sd`) standard deviations."""
+
     method: str
-    n_clusters: int
+    n_clusters: float
     v_measure: float
     nmi: float
     ari: float
     outlier_share: float
+    runs: int = 1
+    sd: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
-            "n_clusters": self.n_clusters,
+            "runs": self.runs,
+            "n_clusters": round(self.n_clusters, 2),
             "v_measure": round(self.v_measure, 4),
             "nmi": round(self.nmi, 4),
             "ari": round(self.ari, 4),
             "outlier_share": round(self.outlier_share, 4),
+            "sd": {metric: round(value, 4) for metric, value in self.sd.items()},
         }
+
+
+_METRICS = ("n_clusters", "v_measure", "nmi", "ari", "outlier_share")
+
+
+def mean_scores(runs: Sequence[ClusteringScores]) -> ClusteringScores:
+    """Means and standard deviations of several runs of one method."""
+    values = {
+        metric: np.array([getattr(run, metric) for run in runs], dtype=np.float64) for metric in _METRICS
+    }
+    return ClusteringScores(
+        method=runs[0].method,
+        **{metric: float(column.mean()) for metric, column in values.items()},
+        runs=len(runs),
+        sd={metric: float(column.std()) for metric, column in values.items()},
+    )
 
 
 @dataclass
@@ -264,18 +286,24 @@ def evaluate_clustering(
     min_cluster_size: int | None = None,
     n_neighbors: int | None = None,
     seed: int = DEFAULT_SEED,
+    runs: int = 5,
 ) -> ClusteringResult:
-    """Cluster the texts with semplan's PriorityClusterer and with k-means (k = true number of classes).
+    """Cluster the texts with semplan's PriorityClusterer and with k-means (k = true number of classes),
+    `runs` times with seeds `seed`, `seed + 1`, ...; scores are means over the runs.
 
-    k-means is told the answer's size, which semplan never is, so it is an upper yardstick for the
-    vectors rather than a rival method. For a few dozen texts the clusterer's neighbourhood is
-    narrowed to about one class's size (n / classes, at least 5): UMAP's default of 15 neighbours
-    would span several classes of a small sample and blur them together.
+    Several seeds because on a few dozen texts one UMAP seed can move V-measure by 0.3 or more
+    (measured on tests/data/clustering-sample.tsv), so a single run says little. k-means is told
+    the answer's size, which semplan never is: a yardstick for the vectors, not a rival method.
+    For a small sample the clusterer's neighbourhood is narrowed to about one class's size
+    (n / classes, 5 to 15): with UMAP's 15 neighbours, 42 texts in 6 classes collapsed into two
+    clusters for some seeds.
     """
     from sklearn.cluster import KMeans
 
     from semplan.cluster import PriorityClusterer
 
+    if runs < 1:
+        raise EvalError(f"runs must be at least 1, got {runs}")
     labels = [item.label for item in texts]
     classes = sorted(set(labels))
     if len(classes) < 2:
@@ -283,25 +311,25 @@ def evaluate_clustering(
     vectors = encoder.encode_passages([item.text for item in texts])
     if n_neighbors is None:
         n_neighbors = max(5, min(15, round(len(texts) / len(classes))))
-    clusterer = PriorityClusterer(
-        min_cluster_size=min_cluster_size, n_neighbors=n_neighbors, random_state=seed
-    )
-    semplan_labels = clusterer.fit(vectors).labels_
-    kmeans_labels = KMeans(n_clusters=len(classes), n_init=10, random_state=seed).fit_predict(vectors)
+    semplan_runs, kmeans_runs = [], []
+    for run_seed in range(seed, seed + runs):
+        clusterer = PriorityClusterer(
+            min_cluster_size=min_cluster_size, n_neighbors=n_neighbors, random_state=run_seed
+        )
+        semplan_runs.append(score_clustering("semplan", labels, clusterer.fit(vectors).labels_))
+        kmeans = KMeans(n_clusters=len(classes), n_init=10, random_state=run_seed)
+        kmeans_runs.append(score_clustering("kmeans", labels, kmeans.fit_predict(vectors)))
     return ClusteringResult(
         n_texts=len(texts),
         n_classes=len(classes),
         model=encoder.spec.name,
         backend=encoder.backend_name,
-        methods=[
-            score_clustering("semplan", labels, semplan_labels),
-            score_clustering("kmeans", labels, kmeans_labels),
-        ],
+        methods=[mean_scores(semplan_runs), mean_scores(kmeans_runs)],
         parameters={
             "min_cluster_size": int(clusterer.min_cluster_size_),
             "min_samples": int(clusterer.min_samples_),
             "n_neighbors": int(clusterer.n_neighbors_),
-            "seed": seed,
+            "seeds": list(range(seed, seed + runs)),
         },
     )
 

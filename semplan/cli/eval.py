@@ -92,6 +92,11 @@ def sts_command(file: Path, model: str, backend: str, no_cache: bool, as_json: b
     click.echo(_table(rows))
 
 
+def _mean_sd(scores: evaluation.ClusteringScores, metric: str, fmt: str) -> str:
+    value = format(getattr(scores, metric), fmt)
+    return f"{value}±{format(scores.sd[metric], fmt)}" if scores.runs > 1 else value
+
+
 @command.command(name="clustering")
 @click.argument("file", type=click.Path(path_type=Path))
 @_model_options
@@ -99,7 +104,18 @@ def sts_command(file: Path, model: str, backend: str, no_cache: bool, as_json: b
     "--min-cluster-size", type=click.IntRange(min=2), default=None, help="HDBSCAN's smallest cluster."
 )
 @click.option(
-    "--seed", type=int, default=evaluation.DEFAULT_SEED, show_default=True, help="UMAP and k-means seed."
+    "--seed",
+    type=int,
+    default=evaluation.DEFAULT_SEED,
+    show_default=True,
+    help="UMAP and k-means seed of the first run.",
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Runs with seeds SEED, SEED+1, ...; scores are means.",
 )
 @_json_option
 def clustering_command(
@@ -109,12 +125,13 @@ def clustering_command(
     no_cache: bool,
     min_cluster_size: int | None,
     seed: int,
+    runs: int,
     as_json: bool,
 ) -> None:
     """V-measure, NMI and ARI of semplan's clustering and of k-means (told the true number of classes).
 
     FILE has one text a line, `text<TAB>label`, no header. Outliers count as clusters of one;
-    their share is reported.
+    their share is reported. Figures are means over --runs seeded runs, ± their standard deviation.
 
     \b
     Example:
@@ -122,26 +139,29 @@ def clustering_command(
     """
     texts = evaluation.read_labelled_texts(file)
     with _encoder(model, backend, no_cache) as encoder:
-        result = evaluation.evaluate_clustering(texts, encoder, min_cluster_size=min_cluster_size, seed=seed)
+        result = evaluation.evaluate_clustering(
+            texts, encoder, min_cluster_size=min_cluster_size, seed=seed, runs=runs
+        )
     if as_json:
         _echo_json({"file": str(file), **result.to_dict()})
         return
-    click.echo(
-        f"clustering  {file}  ({result.n_texts} texts, {result.n_classes} classes; "
-        f"{result.model} on {result.backend})"
-    )
     rows = [("method", "clusters", "V-measure", "NMI", "ARI", "outliers")]
     for scores in result.methods:
         rows.append(
             (
                 scores.method,
-                str(scores.n_clusters),
-                f"{scores.v_measure:.3f}",
-                f"{scores.nmi:.3f}",
-                f"{scores.ari:.3f}",
-                f"{scores.outlier_share:.1%}",
+                _mean_sd(scores, "n_clusters", ".1f"),
+                _mean_sd(scores, "v_measure", ".3f"),
+                _mean_sd(scores, "nmi", ".3f"),
+                _mean_sd(scores, "ari", ".3f"),
+                _mean_sd(scores, "outlier_share", ".1%"),
             )
         )
+    runs_note = f", mean ± sd of {result.methods[0].runs} runs" if result.methods[0].runs > 1 else ""
+    click.echo(
+        f"clustering  {file}  ({result.n_texts} texts, {result.n_classes} classes; "
+        f"{result.model} on {result.backend}{runs_note})"
+    )
     click.echo(_table(rows))
 
 
