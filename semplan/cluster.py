@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -363,6 +365,7 @@ def find_priorities(
     n_keywords: int = 5,
     map_2d: bool = True,
     clusterer: PriorityClusterer | None = None,
+    timings: dict[str, float] | None = None,
 ) -> PriorityAnalysis:
     """Cluster clauses into priorities and compare the plans.
 
@@ -371,7 +374,9 @@ def find_priorities(
     as a cosine similarity to the centroid, or by default as close as the loosest 10%
     of that priority's members); the rest stay outliers. `match_threshold` overrides
     the calibrated per-clause rule by one cosine similarity (see `cross_plan_matches`).
+    `timings`, when given, receives the seconds each stage took (for benchmarks).
     """
+    clock = _StageClock(timings)
     clauses = list(clauses)
     X = _as_unit_rows(vectors)
     if len(clauses) != X.shape[0]:
@@ -385,10 +390,12 @@ def find_priorities(
             umap_dims=umap_dims,
             random_state=seed,
         )
-    clusterer.fit(X)
+    with clock("umap+hdbscan"):
+        clusterer.fit(X)
 
     plans = list(dict.fromkeys(c.plan_id for c in clauses))
-    plan_of = np.array([plans.index(c.plan_id) for c in clauses]) if clauses else np.zeros(0, int)
+    plan_number = {plan: p for p, plan in enumerate(plans)}
+    plan_of = np.array([plan_number[c.plan_id] for c in clauses], dtype=np.int64)
     labels = clusterer.labels_.copy()
     membership = np.where(labels >= 0, clusterer.probabilities_, 0.0)
 
@@ -398,20 +405,20 @@ def find_priorities(
         labels, assigned = assign_to_nearest(X, labels, centroids, threshold=assign_threshold)
         centroids = _centroids(X, labels)
 
+    members_of = _members_by_cluster(labels)
+    plans_of = [np.unique(plan_of[members]) for members in members_of]
     # Report order: the widest-shared priorities first, then the biggest.
-    cluster_ids = sorted(
-        range(len(centroids)),
-        key=lambda k: (-len(set(plan_of[labels == k])), -int((labels == k).sum()), k),
-    )
+    cluster_ids = sorted(range(len(centroids)), key=lambda k: (-len(plans_of[k]), -len(members_of[k]), k))
     new_id = {old: new for new, old in enumerate(cluster_ids, start=1)}
 
-    tokens = [clause_terms(c.match_text) for c in clauses]
-    keywords = class_keywords(tokens, labels, n_keywords=n_keywords)
+    with clock("labels"):
+        tokens = [clause_terms(c.match_text) for c in clauses]
+        keywords = class_keywords(tokens, labels, n_keywords=n_keywords)
 
     scores = np.full(len(clauses), np.nan)
     priorities: list[Priority] = []
     for old in cluster_ids:
-        members = np.flatnonzero(labels == old)
+        members = members_of[old]
         similarity = X[members] @ centroids[old]
         scores[members] = similarity
         central = members[int(np.argmax(similarity))]
@@ -431,7 +438,10 @@ def find_priorities(
             )
         )
 
-    matches = cross_plan_matches(X, plan_of, alpha=match_alpha, cosine_threshold=match_threshold, seed=seed)
+    with clock("cross-plan matching"):
+        matches = cross_plan_matches(
+            X, plan_of, alpha=match_alpha, cosine_threshold=match_threshold, seed=seed
+        )
     if match_threshold is not None:
         match_rule = {"kind": "cosine", "threshold": float(match_threshold)}
     else:
@@ -444,7 +454,7 @@ def find_priorities(
     # Unique: no match in any other plan, and the clustering agrees (the clause is an
     # outlier or its priority is single-plan); a clause whose priority spans plans has
     # neighbours elsewhere even when no single one of them is a strong match.
-    priority_tier = {old: _tier(len(set(plan_of[labels == old].tolist())), len(plans)) for old in cluster_ids}
+    priority_tier = {old: _tier(len(plans_of[old]), len(plans)) for old in cluster_ids}
     results = []
     for i, clause in enumerate(clauses):
         has_other_plans = len(plans) > 1
@@ -465,7 +475,8 @@ def find_priorities(
             )
         )
 
-    map_xy = clusterer.map_2d() if map_2d else None
+    with clock("2-d map"):
+        map_xy = clusterer.map_2d() if map_2d else None
     priorities.sort(key=lambda p: p.priority_id)
     parameters = {
         "min_cluster_size": int(clusterer.min_cluster_size_),
@@ -500,13 +511,20 @@ def _tier(n_plans_covered: int, n_plans: int) -> str:
     return "unique"
 
 
-def _centroids(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _members_by_cluster(labels: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each cluster 0..K-1, ascending (one sort instead of K scans)."""
     n_clusters = int(labels.max() + 1) if labels.size else 0
-    centroids = np.zeros((n_clusters, X.shape[1]), dtype=np.float32)
-    for k in range(n_clusters):
-        members = X[labels == k]
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(n_clusters)]
+
+
+def _centroids(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    members_of = _members_by_cluster(labels)
+    centroids = np.zeros((len(members_of), X.shape[1]), dtype=np.float32)
+    for k, members in enumerate(members_of):
         if len(members):
-            centroid = members.mean(axis=0)
+            centroid = X[members].mean(axis=0)
             centroids[k] = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
     return centroids
 
@@ -532,7 +550,10 @@ def assign_to_nearest(
         return labels, assigned
     if threshold is None:
         floors = np.array(
-            [np.percentile(X[labels == k] @ centroids[k], percentile) for k in range(len(centroids))]
+            [
+                np.percentile(X[members] @ centroids[k], percentile) if len(members) else np.inf
+                for k, members in enumerate(_members_by_cluster(labels))
+            ]
         )
     else:
         floors = np.full(len(centroids), float(threshold))
@@ -786,6 +807,22 @@ def _clone(estimator: Any) -> Any:
         import copy
 
         return copy.deepcopy(estimator)
+
+
+class _StageClock:
+    """Adds each stage's wall time to a caller's dict (or does nothing without one)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
 
 class _quiet_umap(warnings.catch_warnings):

@@ -1,0 +1,140 @@
+"""Clustering wall time and peak memory of `semplan.cluster.find_priorities` at corpus scale.
+
+The synthetic corpus is built by recombining the sample plans' clauses (seeded): each
+synthetic clause copies a random sample clause's text and takes that clause's real
+vector (multilingual-e5-small, encoded once through the project's Encoder and cached)
+plus a small seeded perturbation, renormalised, so the vectors keep the geometry of
+real plan sentences (e5 puts them all near 0.9 cosine) without encoding 100k texts.
+Synthetic plans hold ~120 clauses each, like the sample plans.
+
+Each size runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own; a
+200-clause warm-up in that process pays numba's one-off UMAP compilation first, and
+that time is reported apart (`compile_s`). Stage times come from find_priorities'
+`timings`: UMAP + HDBSCAN, labels, cross-plan matching (an exact n × n product in row
+blocks), and the 2-D map for the report.
+
+    python -m benchmarks.cluster            # 10k and 100k clauses
+    python -m benchmarks.cluster --quick    # 2k, for a smoke run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SEED = 20_240_601
+CLAUSES_PER_PLAN = 120
+# Per-dimension noise on unit vectors in 384 dims: a perturbation of norm ~0.2, which keeps
+# a copy nearer its source clause (cosine ~0.98) than to any other sample clause.
+NOISE = 0.01
+
+
+def sample_base() -> tuple[list[str], np.ndarray]:
+    """The sample plans' clause texts (matching text) and their vectors from the default model."""
+    from semplan.data import sample_plan_paths
+    from semplan.encode import Encoder
+    from semplan.read import read_document
+    from semplan.segment import segment_document
+
+    clauses = [clause for path in sample_plan_paths() for clause in segment_document(read_document(path))]
+    texts = [clause.match_text for clause in clauses]
+    with Encoder(progress=False) as encoder:
+        vectors = encoder.encode_passages(texts)
+    return texts, np.asarray(vectors, dtype=np.float32)
+
+
+def synthetic_corpus(texts: list[str], vectors: np.ndarray, n: int, seed: int = SEED):
+    """n clauses recombined from the base (seeded), in plans of CLAUSES_PER_PLAN."""
+    from semplan.segment import Clause
+
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(texts), size=n)
+    noisy = vectors[picks] + NOISE * rng.standard_normal((n, vectors.shape[1]), dtype=np.float32)
+    noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+    clauses = []
+    for i, pick in enumerate(picks):
+        text = texts[pick]
+        plan = f"plan-{i // CLAUSES_PER_PLAN:05d}"
+        clauses.append(Clause(plan, i % CLAUSES_PER_PLAN + 1, "sentence", text, text, ((0, len(text)),)))
+    return clauses, noisy
+
+
+def _one_size(base_path: str, n: int) -> dict:
+    """Runs inside the subprocess: warm up, then time one clustering of n clauses."""
+    from semplan.cluster import find_priorities
+
+    base = np.load(base_path, allow_pickle=False)
+    texts = json.loads(Path(base_path).with_suffix(".json").read_text(encoding="utf-8"))
+    vectors = base
+
+    started = time.perf_counter()
+    warm_clauses, warm_vectors = synthetic_corpus(texts, vectors, 200, seed=1)
+    find_priorities(warm_clauses, warm_vectors)
+    compile_s = time.perf_counter() - started
+
+    clauses, noisy = synthetic_corpus(texts, vectors, n)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    analysis = find_priorities(clauses, noisy, timings=timings)
+    wall = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "benchmark": "cluster",
+        "n_clauses": n,
+        "n_plans": len(analysis.plans),
+        "wall_s": round(wall, 2),
+        "stages_s": {stage: round(seconds, 2) for stage, seconds in timings.items()},
+        "compile_s": round(compile_s, 2),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+        "n_priorities": len(analysis.priorities),
+        "n_outliers": len(analysis.outliers),
+        "tiers": analysis.tier_counts(),
+        "min_cluster_size": analysis.parameters["min_cluster_size"],
+        "min_samples": analysis.parameters["min_samples"],
+    }
+
+
+def run(sizes=(10_000, 100_000), quick: bool = False) -> list[dict]:
+    """One record per corpus size: wall time (total and by stage), peak RSS, what was found."""
+    if quick:
+        sizes = (2_000,)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="semplan-bench-cluster-") as scratch:
+        texts, vectors = sample_base()
+        base_path = Path(scratch) / "base.npy"
+        np.save(base_path, vectors)
+        base_path.with_suffix(".json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        for n in sizes:
+            child = subprocess.run(
+                [sys.executable, "-m", "benchmarks.cluster", "--one", str(base_path), str(n)],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            if child.returncode != 0:
+                raise RuntimeError(f"cluster benchmark at n={n} failed:\n{child.stderr[-3000:]}")
+            record = json.loads(child.stdout.strip().splitlines()[-1])
+            results.append(record)
+            print(json.dumps(record, ensure_ascii=False), file=sys.stderr)
+    return results
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--one"]:
+        print(json.dumps(_one_size(argv[1], int(argv[2])), ensure_ascii=False))
+        return
+    for record in run(quick="--quick" in argv):
+        print(json.dumps(record, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,246 @@
+"""The report: every file written, clause text escaped everywhere, and report.html opened in
+headless Chromium (renders, no console errors, a screenshot; a `<script>` clause shows as text)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from semplan.cluster import find_priorities
+from semplan.report import REPORT_FILES, write_report
+from semplan.report.markdown import markdown_cell
+from semplan.report.plots import script_json
+from semplan.segment import Clause
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = "<script>alert(1)</script>"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    # Lets plotly finish drawing before the DOM dump or the screenshot is taken.
+    "--virtual-time-budget=15000",
+]
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium not installed (Debian: apt-get install chromium); the HTML is not rendered",
+)
+
+
+def chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
+    return subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def rendered_dom(tmp_path: Path, html_path: Path) -> tuple[str, list[str]]:
+    """The DOM after scripts ran, and the page's console lines (Chromium logs them all as
+    INFO:CONSOLE, whatever their level; report.html itself logs nothing)."""
+    run = chromium(tmp_path, html_path.as_uri(), "--enable-logging=stderr", "--v=0", "--dump-dom")
+    assert run.returncode == 0, run.stderr[-2000:]
+    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    return run.stdout, console
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+def hostile_corpus():
+    """Three topics over three plans; some clause texts are HTML/JS injection attempts."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, 24))
+    texts = [
+        ["加强课后服务经费保障", SCRIPT + "课后服务", "优化课后服务体系</script><b>粗体</b>"],
+        ["治理校外培训机构", "规范校外培训 & <img src=x onerror=alert(2)>", '校外培训 | 监管 "引号"'],
+        ["推广安吉游戏", "安吉游戏试点 <!-- 注释 -->", "实施安吉游戏计划"],
+    ]
+    clauses, vectors = [], []
+    counter: Counter[str] = Counter()
+    for topic in range(3):
+        for copy in range(6):
+            text = texts[topic][copy % 3]
+            plan = f"plan-{copy % 3}"
+            counter[plan] += 1
+            start = 100 * counter[plan]
+            clauses.append(Clause(plan, counter[plan], "sentence", text, text, ((start, start + len(text)),)))
+            vectors.append(centres[topic] + 0.1 * rng.normal(size=24))
+    sources = {}
+    for plan in counter:
+        source = [" "] * (100 * (counter[plan] + 1))
+        for clause in clauses:
+            if clause.plan_id == plan:
+                start, end = clause.spans[0]
+                source[start:end] = list(clause.text)
+        sources[plan] = "".join(source)
+    return clauses, np.array(vectors, dtype=np.float32), sources
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory):
+    clauses, vectors, sources = hostile_corpus()
+    analysis = find_priorities(clauses, vectors, seed=1, min_cluster_size=3)
+    out = tmp_path_factory.mktemp("hostile")
+    write_report(analysis, out, sources=sources, source_paths={plan: f"{plan}.txt" for plan in sources})
+    return analysis, out
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory, e5_encoder, sample_dir):
+    """The README's main job: index the sample plans, then `semplan report`."""
+    from semplan.cli import cli
+    from semplan.store import Corpus
+
+    index = tmp_path_factory.mktemp("report") / "index"
+    with Corpus.create(index, encoder=e5_encoder) as corpus:
+        corpus.add([sample_dir])
+    out = index.parent / "report"
+    result = CliRunner().invoke(cli, ["report", "--index", str(index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return index, out, result.stdout
+
+
+# ------------------------------------------------------------------ files
+
+
+def test_report_cli_writes_every_file(sample_report):
+    index, out, stdout = sample_report
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES), "no temporary files left behind"
+    assert "priorities (" in stdout and f"wrote {out / 'report.html'}" in stdout
+
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["format"] == "semplan-report" and len(data["plans"]) == 5
+    assert set(data["sources"]) == set(data["plans"])
+    n_clauses = len(data["clauses"])
+
+    with open(out / "clauses.csv", newline="", encoding="utf-8") as handle:
+        clause_rows = list(csv.DictReader(handle))
+    assert len(clause_rows) == n_clauses
+    assert {"clause_id", "plan", "priority_id", "score", "text"} <= set(clause_rows[0])
+    with open(out / "priorities.csv", newline="", encoding="utf-8") as handle:
+        priority_rows = list(csv.DictReader(handle))
+    assert len(priority_rows) == len(data["priorities"])
+    assert [row["priority_id"] for row in priority_rows] == [
+        str(p["priority_id"]) for p in data["priorities"]
+    ]
+    in_priorities = sum(int(row["size"]) for row in priority_rows)
+    assert in_priorities + len(data["outliers"]) == n_clauses
+
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Priorities, by coverage" in markdown and "## Plan × plan similarity" in markdown
+    for plan in data["plans"]:
+        assert f"### {plan}" in markdown
+
+
+def test_report_html_is_self_contained(sample_report):
+    _, out, _ = sample_report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?(https?:)?//""", page)
+    assert "Plotly" in page and 'id="fig-map"' in page
+    # Every clause of every priority links to its anchor in the embedded source view.
+    for anchor in set(re.findall(r'href="#(c-[^"]+)"', page)):
+        assert f'id="{anchor}"' in page
+
+
+def test_bad_index_is_a_one_line_error(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "semplan",
+            "report",
+            "--index",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: no index at"), result.stderr
+
+
+# ------------------------------------------------------------------ escaping
+
+
+def test_clause_text_is_escaped_in_every_output(hostile_report):
+    analysis, out = hostile_report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "<b>粗体</b>" not in page and "<!-- 注释" not in page
+    # Only the page's own four script elements: error hook, plotly.js, figure data, drawing.
+    assert len(re.findall(r"<script\b", page)) == 4
+    figure_data = page.split('<script type="application/json" id="semplan-figures">')[1].split("</script>")[0]
+    assert "<" not in figure_data and ">" not in figure_data
+    assert json.loads(figure_data)["fig-map"]["data"]
+
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "<script>" not in markdown and "<img" not in markdown
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert SCRIPT + "课后服务" in {row["text"] for row in data["clauses"]}, "JSON keeps the text as it is"
+
+
+def test_escaping_helpers():
+    assert script_json({"t": "</script><!--&"}) == '{"t":"\\u003c/script\\u003e\\u003c!--\\u0026"}'
+    assert json.loads(script_json({"t": "</script>"})) == {"t": "</script>"}
+    assert markdown_cell("a | b\n<c>") == "a \\| b &lt;c&gt;"
+
+
+# ------------------------------------------------------------------ in a browser
+
+
+@needs_chromium
+def test_sample_report_renders_in_chromium_without_console_errors(sample_report, tmp_path):
+    _, out, _ = sample_report
+    dom, console = rendered_dom(tmp_path, out / "report.html")
+    assert 'data-semplan-rendered="ok"' in dom, "the page's scripts did not finish drawing"
+    assert "data-semplan-errors=" not in dom, re.findall(r'data-semplan-errors="[^"]*"', dom)
+    assert console == []
+    assert dom.count('class="main-svg"') >= 3, "plotly drew the heatmap, the map and the plan matrix"
+
+    screenshot = tmp_path / "report-screenshot.png"
+    run = chromium(
+        tmp_path, (out / "report.html").as_uri(), "--window-size=1280,2200", f"--screenshot={screenshot}"
+    )
+    assert run.returncode == 0 and screenshot.stat().st_size > 20_000, run.stderr[-2000:]
+    (REPO / "out").mkdir(exist_ok=True)
+    shutil.copyfile(screenshot, REPO / "out" / "report-screenshot.png")
+    # The README's picture changes only on request, so test runs leave the tree clean.
+    if os.environ.get("SEMPLAN_UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(screenshot, REPO / "docs" / "report-screenshot.png")
+
+
+@needs_chromium
+def test_script_clause_is_shown_as_text_in_chromium(hostile_report, tmp_path):
+    _, out = hostile_report
+    dom, console = rendered_dom(tmp_path, out / "report.html")
+    assert 'data-semplan-rendered="ok"' in dom
+    assert "data-semplan-errors=" not in dom and console == []
+    # The DOM serialiser escapes text nodes: the clause is text, not an element.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;课后服务" in dom
+    assert len(re.findall(r"<script\b", dom)) == 4
+    assert '<img src="x"' not in dom and "<b>粗体</b>" not in dom
