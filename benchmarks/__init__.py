@@ -1,0 +1,1 @@
+"""semplan benchmarks: `python -m benchmarks --help`. Results and the machine they ran on: RESULTS.md."""
