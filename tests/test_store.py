@@ -247,9 +247,12 @@ def test_similar_api_with_fake_model(corpus):
 
 
 def _clustered(n: int, dims: int, seed: int) -> np.ndarray:
-    """Unit vectors around 2,000 random topics: sentence embeddings cluster, uniform noise does not."""
+    """Unit vectors around n/10 random topics: sentence embeddings cluster, uniform noise does not.
+
+    Ten vectors per topic is the hard end: with 100 per topic any nprobe finds them all.
+    """
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((2000, dims)).astype(np.float32)
+    centres = rng.standard_normal((n // 10, dims)).astype(np.float32)
     vectors = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dims)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -262,11 +265,12 @@ def test_ivf_recall_at_10_on_200k_vectors():
     queries, vectors = vectors[:200], vectors[200:]
     ids = np.arange(n, dtype=np.int64) + 1
     index, description = build_faiss_index(vectors, ids, "ivf")
-    assert description["kind"] == "ivf"
+    assert description["kind"] == "ivf" and description["nprobe"] < description["nlist"]
     _, approximate = faiss_search(index, queries, 10)
     exact_scores = queries @ vectors.T
     exact = np.argsort(-exact_scores, axis=1)[:, :10] + 1
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact, strict=True)])
+    print(f"IVF recall@10 on 200k: {recall:.3f} ({description})")
     assert recall >= 0.95, recall
     # Excluding ids works on the IVF index too.
     excluded = exact[:, 0]

@@ -26,7 +26,7 @@ ALIGN_CSV_FIELDS = ("clause_id", "path", "text", "plan", "match_clause_id", "mat
 @click.option("--include-own-plan", is_flag=True, help="With --clause: also search the clause's own plan.")
 @click.option("--dense-only", is_flag=True,
               help="Rank by the model's cosine alone, without fusing the BM25 character-bigram ranking.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per hit).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array: one object per hit (with --plan, per clause).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option("--context", "context_width", type=click.IntRange(min=0), default=30, show_default=True,
               help="Characters of source text shown around each clause.")
