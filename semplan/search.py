@@ -282,7 +282,8 @@ def align_plan(
             int(row_id): (target, column) for target, (ids, _) in by_target.items() for column, row_id in enumerate(ids)
         }
         for ranking, clause in zip(lexical_rankings, clauses, strict=True):
-            for row_id, _ in corpus.search_lexical(clause.match_text, FUSION_CANDIDATES * len(targets), only_plans=targets):
+            limit = min(FUSION_CANDIDATES * len(targets), 5_000)  # ranks deeper than this add ~nothing
+            for row_id, _ in corpus.search_lexical(clause.match_text, limit, only_plans=targets):
                 target, column = column_of[row_id]
                 ranking.setdefault(target, []).append(column)
     for target, (ids, vectors) in by_target.items():

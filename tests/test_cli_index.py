@@ -166,9 +166,12 @@ def test_remove_and_add_back(index_dir, tmp_path, sample_dir):
     assert code == 0 and "removed city-2019" in err and "4 plans" in err
     code, out, _ = semplan("similar", "--clause", "city-2019#1", "--index", str(directory))
     assert code == 1
+    missing = tmp_path / "missing-2020.txt"
+    code, _, err = semplan("index", str(missing), str(sample_dir / "city-2019.txt"), "--keep-going", "--out", str(directory))
+    assert code == 1 and "1 added" in err and "(0 texts encoded, " in err  # the embedding cache still had them
+    assert err.splitlines()[-1] == f"Error: 1 input(s) could not be indexed: {missing}"
     code, _, err = semplan("index", str(sample_dir), "--out", str(directory))
-    assert code == 0 and "1 added" in err and "4 unchanged" in err
-    assert "(0 texts encoded, " in err  # the embedding cache still had them
+    assert code == 0 and "5 unchanged" in err
 
 
 def test_sigkill_mid_index_leaves_a_readable_index(index_dir, tmp_path, sample_dir, cache_env):
@@ -180,7 +183,7 @@ def test_sigkill_mid_index_leaves_a_readable_index(index_dir, tmp_path, sample_d
     text = (sample_dir / "daqing-2021.txt").read_text(encoding="utf-8").replace("。", ",务求实效。")
     sixth = tmp_path / "daqing-revised.txt"
     sixth.write_text(text, encoding="utf-8")
-    env = {**os.environ, "SEMPLAN_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "SEMPLAN_CACHE_DIR": cache_env}
     process = subprocess.Popen(
         [sys.executable, "-c", "from semplan.cli import main; main()", "index", str(sixth), "--out", str(directory)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
