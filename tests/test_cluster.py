@@ -368,3 +368,19 @@ def test_cluster_cli_errors_are_one_line(tmp_path):
         ["cluster", "--index", str(tmp_path), "--assign-threshold", "0.5"],
     )
     assert result.exit_code == 2 and "--assign-threshold goes with --assign-outliers" in result.output
+
+
+def test_a_single_plan_has_no_unique_clauses_and_a_one_cell_matrix():
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    clauses, vectors, _ = synthetic_corpus(n_plans=1)
+    clusterer = PriorityClusterer(
+        reducer=PCA(n_components=4), clusterer=KMeans(n_clusters=3, n_init=2, random_state=0)
+    )
+    analysis = find_priorities(clauses, vectors, clusterer=clusterer, map_2d=False)
+    assert analysis.plans == ["plan-0"]
+    assert {p.tier for p in analysis.priorities} == {"unique"}
+    assert not any(r.unique for r in analysis.results)
+    assert all(r.best_match_id is None for r in analysis.results)
+    assert analysis.plan_similarity.tolist() == [[1.0]]

@@ -244,3 +244,28 @@ def test_script_clause_is_shown_as_text_in_chromium(hostile_report, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;课后服务" in dom
     assert len(re.findall(r"<script\b", dom)) == 4
     assert '<img src="x"' not in dom and "<b>粗体</b>" not in dom
+
+
+def test_report_without_a_map_or_sources(tmp_path):
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    from semplan.cluster import PriorityClusterer
+
+    clauses, vectors, _ = hostile_corpus()
+    clusterer = PriorityClusterer(
+        reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=3, n_init=2, random_state=0)
+    )
+    analysis = find_priorities(clauses, vectors, clusterer=clusterer, map_2d=False)
+    files = write_report(analysis, tmp_path / "out")
+    page = files["report.html"].read_text(encoding="utf-8")
+    figures = json.loads(page.split('id="semplan-figures">')[1].split("</script>")[0])
+    assert set(figures) == {"fig-heatmap", "fig-plans"}
+    assert 'id="sources"' not in page and "plan-0:100–" in page, (
+        "without sources, links give file and offsets"
+    )
+    (tmp_path / "file").write_text("x")
+    from semplan.errors import SemplanError
+
+    with pytest.raises(SemplanError, match="not a directory"):
+        write_report(analysis, tmp_path / "file")
