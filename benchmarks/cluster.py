@@ -3,13 +3,15 @@
 The synthetic corpus is built by recombining the sample plans' clauses (seeded): each
 synthetic clause copies a random sample clause's text and takes that clause's real
 vector (multilingual-e5-small, encoded once through the project's Encoder and cached)
-plus a small seeded perturbation, renormalised, so the vectors keep the geometry of
-real plan sentences (e5 puts them all near 0.9 cosine) without encoding 100k texts.
+blended with a second clause's plus seeded noise, renormalised, so the vectors keep the
+geometry of real plan sentences (e5 puts them all near 0.9 cosine) without encoding
+100k texts.
 Synthetic plans hold ~120 clauses each, like the sample plans.
 
 Each size runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own; a
-200-clause warm-up in that process pays numba's one-off UMAP compilation first, and
-that time is reported apart (`compile_s`). Stage times come from find_priorities'
+4,500-clause warm-up in that process pays numba's one-off UMAP compilation first (the
+NN-descent path UMAP takes above 4,096 rows included), and that time, warm-up run
+included, is reported apart (`compile_s`). Stage times come from find_priorities'
 `timings`: UMAP + HDBSCAN, labels, cross-plan matching (an exact n × n product in row
 blocks), and the 2-D map for the report.
 
@@ -32,9 +34,12 @@ import numpy as np
 
 SEED = 20_240_601
 CLAUSES_PER_PLAN = 120
-# Per-dimension noise on unit vectors in 384 dims: a perturbation of norm ~0.2, which keeps
-# a copy nearer its source clause (cosine ~0.98) than to any other sample clause.
-NOISE = 0.01
+# Per-dimension noise on unit vectors in 384 dims (norm ~0.3) and the largest weight of the
+# blended second clause: a synthetic clause stays at cosine ~0.9-0.95 to its source, about
+# as close as the sample plans' best cross-plan matches are.
+NOISE = 0.015
+MIX = 0.5
+WARM_UP = 4_500
 
 
 def sample_base() -> tuple[list[str], np.ndarray]:
@@ -52,12 +57,22 @@ def sample_base() -> tuple[list[str], np.ndarray]:
 
 
 def synthetic_corpus(texts: list[str], vectors: np.ndarray, n: int, seed: int = SEED):
-    """n clauses recombined from the base (seeded), in plans of CLAUSES_PER_PLAN."""
+    """n clauses recombined from the base (seeded), in plans of CLAUSES_PER_PLAN.
+
+    Each synthetic clause takes a random base clause's text and its vector blended with a
+    second random clause's (weight up to MIX) plus noise, renormalised: a continuum of
+    paraphrases and mixtures rather than exact copies. Exact copies would leave UMAP a
+    neighbour graph of hundreds of disconnected islands, which is not what plans look like
+    and sends its layout into a slow special case.
+    """
     from semplan.segment import Clause
 
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(texts), size=n)
-    noisy = vectors[picks] + NOISE * rng.standard_normal((n, vectors.shape[1]), dtype=np.float32)
+    partners = rng.integers(0, len(texts), size=n)
+    weights = rng.uniform(0.0, MIX, size=(n, 1)).astype(np.float32)
+    noisy = vectors[picks] + weights * vectors[partners]
+    noisy += NOISE * rng.standard_normal((n, vectors.shape[1]), dtype=np.float32)
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
     clauses = []
     for i, pick in enumerate(picks):
@@ -76,7 +91,8 @@ def _one_size(base_path: str, n: int) -> dict:
     vectors = base
 
     started = time.perf_counter()
-    warm_clauses, warm_vectors = synthetic_corpus(texts, vectors, 200, seed=1)
+    # Above 4,096 rows UMAP switches from exact neighbours to NN-descent, compiled on first use.
+    warm_clauses, warm_vectors = synthetic_corpus(texts, vectors, min(n, WARM_UP), seed=1)
     find_priorities(warm_clauses, warm_vectors)
     compile_s = time.perf_counter() - started
 
