@@ -696,7 +696,7 @@ class ThemeOutcome:
     predicted_plans: tuple[str, ...]
     jaccard: float
     gold_tier: str  # mapped onto semplan's tiers
-    predicted_tier: str | None
+    predicted_tier: str | None  # "unique" also when every supporting clause is an outlier
     flagged_unique: bool  # a gold-unique theme: its clause is flagged unique, or its priority is
 
     def to_dict(self) -> dict[str, Any]:
@@ -757,9 +757,12 @@ def evaluate_themes(
     Priorities come from `semplan.cluster.find_priorities` on the index's clauses and vectors (or a
     given `analysis` of them). For each theme, the supporting clauses are those holding its per-plan
     snippets; the priority holding most of them stands for the theme (ties: the widest one), and
-    its plans are compared with the plans that address the theme (Jaccard; 0 when every supporting
-    clause is an outlier). A gold-unique theme counts as flagged when its clause is reported as a
-    unique clause (no match in any other plan) or sits in a unique-tier priority.
+    its plans are compared with the plans that address the theme (Jaccard). When every supporting
+    clause is an outlier, the report shows the theme as said by one plan alone, so it stands as a
+    one-plan "unique" set (as outliers count as singletons in `score_clustering`): right for a
+    unique theme, 1/n for a theme n plans share. A gold-unique theme counts as flagged when its
+    clause is reported as a unique clause (no match in any other plan) or sits in a unique-tier
+    priority.
     """
     if anchors is None:
         anchors = _Anchors(corpus)
@@ -794,7 +797,12 @@ def evaluate_themes(
                 (analysis.priority(priority_id) for priority_id in votes),
                 key=lambda candidate: (-votes[candidate.priority_id], candidate.priority_id),
             )
-        predicted = priority.plans if priority is not None else ()
+        if priority is not None:
+            predicted, predicted_tier = priority.plans, priority.tier
+        elif supporting:
+            predicted, predicted_tier = (analysis.result(supporting[0]).plan_id,), "unique"
+        else:
+            predicted, predicted_tier = (), None
         union = set(predicted) | set(plans_addressing)
         jaccard = len(set(predicted) & set(plans_addressing)) / len(union) if union else 1.0
         gold_tier = semplan_tier(len(plans_addressing), n_plans_total)
@@ -812,7 +820,7 @@ def evaluate_themes(
                 predicted_plans=predicted,
                 jaccard=jaccard,
                 gold_tier=gold_tier,
-                predicted_tier=None if priority is None else priority.tier,
+                predicted_tier=predicted_tier,
                 flagged_unique=flagged,
             )
         )

@@ -286,6 +286,83 @@ def test_anchor_falls_back_to_the_clause_overlapping_the_snippet():
     assert anchors.offset_shifts == 0
 
 
+def _fake_analysis(plans, priorities, clause_priority, unique=()):
+    """The parts of a PriorityAnalysis evaluate_themes reads: priorities by id, per-clause results."""
+    by_id = {p.priority_id: p for p in priorities}
+    results = {
+        clause_id: SimpleNamespace(
+            plan_id=clause_id.split("#")[0], priority_id=priority_id, unique=clause_id in unique
+        )
+        for clause_id, priority_id in clause_priority.items()
+    }
+    return SimpleNamespace(
+        plans=plans,
+        priorities=priorities,
+        clauses=list(results),
+        outliers=[c for c, r in results.items() if r.priority_id is None],
+        parameters={},
+        result=results.__getitem__,
+        priority=by_id.__getitem__,
+    )
+
+
+def test_theme_agreement_on_a_scripted_analysis():
+    texts = {plan: "甲。乙。丙。" for plan in ("a", "b", "c")}
+    clauses = {
+        plan: [_clause(plan, n, part, text) for n, part in enumerate(("甲。", "乙。", "丙。"), 1)]
+        for plan, text in texts.items()
+    }
+    # Every plan reads 甲 at offset 0, 乙 at 2, 丙 at 4.
+    corpus = FakeCorpus(texts, clauses, {})
+    priority = lambda pid, plans, tier: SimpleNamespace(priority_id=pid, plans=plans, tier=tier)  # noqa: E731
+    analysis = _fake_analysis(
+        ["a", "b", "c"],
+        [priority(1, ("a", "b", "c"), "all"), priority(2, ("a", "b"), "several")],
+        {
+            "a#1": 1,
+            "b#1": 1,
+            "c#1": 1,
+            "a#2": 2,
+            "b#2": None,
+            "c#2": None,
+            "a#3": None,
+            "b#3": None,
+            "c#3": None,
+        },
+        unique={"c#3"},
+    )
+
+    def theme(theme_id, plans, at):
+        return {
+            "id": theme_id,
+            "tier": "x",
+            "plans": {p: {"addresses": p in plans, "snippet": texts[p][at], "offset": at} for p in texts},
+        }
+
+    gold = {
+        "themes": [
+            theme("all-three", ("a", "b", "c"), 0),  # one priority over all plans: Jaccard 1
+            theme("pair", ("a", "b"), 2),  # a#2 in priority 2 (a, b), b#2 an outlier: Jaccard 1
+            theme("unique", ("c",), 4),  # an outlier flagged unique: right
+            theme("shared-outliers", ("a", "b"), 4),  # both outliers: shown as one plan's: 1/2
+        ]
+    }
+    result = evaluation.evaluate_themes(corpus, gold, analysis=analysis)
+    outcomes = {outcome.theme_id: outcome for outcome in result.outcomes}
+    assert [outcomes[t].jaccard for t in ("all-three", "pair", "unique", "shared-outliers")] == [
+        1.0,
+        1.0,
+        1.0,
+        0.5,
+    ]
+    assert outcomes["pair"].priority_id == 2 and outcomes["shared-outliers"].priority_id is None
+    assert outcomes["unique"].predicted_tier == "unique" and outcomes["unique"].flagged_unique
+    assert (result.n_unique, result.n_unique_flagged, result.tier_agreement) == (1, 1, 3)
+    assert result.mean_jaccard == pytest.approx(3.5 / 4)
+    assert result.mean_jaccard_shared == pytest.approx(2.5 / 3)
+    assert result.n_shared_flagged_unique == 0
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
