@@ -115,3 +115,18 @@ def test_load_backend_routes_to_onnx(spec):
 
     assert load_backend(spec, "onnx-int8").name == "onnx-int8"
     assert load_backend(spec, "auto").name == "onnx-int8"
+
+
+def test_benchmark_guard_compares_with_committed_figures(tmp_path):
+    from benchmarks.encode import check
+
+    committed = tmp_path / "baseline.json"
+    committed.write_text('{"encode": {"quick_ratio_to_baseline": 3.0}}', encoding="utf-8")
+
+    def records(ratio: float, cosine: float) -> list[dict]:
+        return [{"engine": "auto", "backend": "onnx-int8", "ratio_to_baseline": ratio, "mean_cosine_to_fp32": cosine}]
+
+    assert check(records(2.2, 0.996), committed) is None  # 2.2 >= 0.7 × 3.0
+    assert "below 70% of the committed 3.00x" in check(records(2.0, 0.996), committed)
+    assert "below 0.99" in check(records(3.0, 0.98), committed)
+    assert "cannot read" in check(records(3.0, 0.996), tmp_path / "missing.json")
