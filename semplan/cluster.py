@@ -285,6 +285,9 @@ class PriorityAnalysis:
     def __post_init__(self) -> None:
         self._clause_index = {clause.clause_id: i for i, clause in enumerate(self.clauses)}
         self._priority_index = {priority.priority_id: priority for priority in self.priorities}
+        self._rows_by_plan: dict[str, list[int]] = {plan: [] for plan in self.plans}
+        for i, clause in enumerate(self.clauses):
+            self._rows_by_plan.setdefault(clause.plan_id, []).append(i)
 
     def clause(self, clause_id: str) -> Clause:
         return self.clauses[self._clause_index[clause_id]]
@@ -300,10 +303,19 @@ class PriorityAnalysis:
         """Clauses in no priority (after any assignment); never dropped, reported as such."""
         return [c for c, r in zip(self.clauses, self.results, strict=True) if r.priority_id is None]
 
-    def unique_clauses(self, plan_id: str) -> list[Clause]:
+    def plan_clauses(self, plan_id: str) -> list[Clause]:
+        """A plan's clauses, in corpus order."""
+        return [self.clauses[i] for i in self._rows_by_plan.get(plan_id, [])]
+
+    def plan_outliers(self, plan_id: str) -> list[Clause]:
         return [
-            c for c, r in zip(self.clauses, self.results, strict=True) if r.plan_id == plan_id and r.unique
+            self.clauses[i]
+            for i in self._rows_by_plan.get(plan_id, [])
+            if self.results[i].priority_id is None
         ]
+
+    def unique_clauses(self, plan_id: str) -> list[Clause]:
+        return [self.clauses[i] for i in self._rows_by_plan.get(plan_id, []) if self.results[i].unique]
 
     def unique_priorities(self, plan_id: str) -> list[Priority]:
         return [p for p in self.priorities if p.tier == "unique" and p.plans == (plan_id,)]

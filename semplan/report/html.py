@@ -98,9 +98,7 @@ def source_html(analysis: PriorityAnalysis, plan_id: str, source: str) -> Markup
     """A plan's decoded text with every clause's spans marked; the first span carries the
     clause's anchor. Escaped piece by piece, so the result is safe to insert as is."""
     marks: list[tuple[int, int, str, bool]] = []
-    for clause in analysis.clauses:
-        if clause.plan_id != plan_id:
-            continue
+    for clause in analysis.plan_clauses(plan_id):
         for k, (start, end) in enumerate(clause.spans):
             marks.append((start, end, clause.clause_id, k == 0))
     marks.sort()
@@ -155,15 +153,13 @@ def render_html(
                 "plan": plan,
                 "colour": plots.plan_colour(analysis.plans.index(plan)),
                 "path": source_paths.get(plan),
-                "n_clauses": sum(1 for c in analysis.clauses if c.plan_id == plan),
+                "n_clauses": len(analysis.plan_clauses(plan)),
                 "unique_priorities": analysis.unique_priorities(plan),
                 "unique_clauses": [
                     _clause_view(analysis, c.clause_id) for c in unique[:MAX_UNIQUE_CLAUSES_PER_PLAN]
                 ],
                 "unique_total": len(unique),
-                "outliers": [
-                    _clause_view(analysis, c.clause_id) for c in analysis.outliers if c.plan_id == plan
-                ],
+                "outliers": [_clause_view(analysis, c.clause_id) for c in analysis.plan_outliers(plan)],
                 "source": source_html(analysis, plan, sources[plan])
                 if embed_sources and plan in sources
                 else None,

@@ -52,7 +52,7 @@ def render_markdown(
         plans.append(
             {
                 "plan": plan,
-                "n_clauses": sum(1 for c in analysis.clauses if c.plan_id == plan),
+                "n_clauses": len(analysis.plan_clauses(plan)),
                 "unique_priorities": analysis.unique_priorities(plan),
                 "unique_clauses": [
                     {"clause_id": c.clause_id, "text": c.text, "path": c.path or ""}
