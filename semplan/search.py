@@ -7,10 +7,12 @@ so `min_score` means the same in every mode.
 Ranking fuses the dense ranking with a lexical one (BM25 over character bigrams of the matching
 text, from the index's FTS5 table) by reciprocal rank, RRF_K = 60 as published, not tuned.
 Measured on tests/data/dev-gold.json with multilingual-e5-small over the sample corpus
-(10 query/plan pairs; is the labelled clause the best hit within its plan?): dense only 6/10,
-MRR 0.462; fused 8/10, MRR 0.635; plan alignment 6/10 → 8/10; paraphrase recall@5 unchanged
-at 0.80 (an English query shares no bigrams, so its ranking stays the dense one). Small set,
-same direction everywhere: the fusion is on by default, `lexical=False` turns it off.
+(10 query/plan pairs; is the labelled clause the best hit within its plan?), torch fp32:
+dense only 6/10, MRR 0.462; fused 8/10, MRR 0.635; plan alignment 6/10 → 8/10. onnx-int8:
+dense 5/10, MRR 0.505; fused 8/10, MRR 0.614; alignment 5/10 → 7/10. Paraphrase recall@5 is
+unchanged by fusion (0.80 torch, 0.70 int8): an English query shares no bigrams, so its ranking
+stays the dense one. Small set, same direction everywhere: the fusion is on by default,
+`lexical=False` turns it off.
 Displayed scores stay cosines, so `min_score` keeps its meaning; the order is the fused one.
 """
 
