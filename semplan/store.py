@@ -269,14 +269,15 @@ CALIBRATION_TARGET = 0.97
 
 def calibrate_nprobe(
     index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, *, target: float = CALIBRATION_TARGET,
-    n_queries: int = 200, seed: int = 1234,
+    n_queries: int = 100, seed: int = 1234,
 ) -> tuple[int, float]:
     """The smallest nprobe (in steps of ×1.5) whose recall@10 against exact search reaches `target`.
 
     How many lists must be probed depends on the data, not only on its size: on clustered
     synthetic vectors with 100 points per topic 1/16 of the lists gave recall 0.99, with 10 per
     topic 0.90. So it is measured: sampled stored vectors are the queries, each query's own
-    vector is left out of both result lists, and exact results come from brute force.
+    vector is left out of both result lists, and exact results come from brute force. 100
+    queries (1,000 neighbours) put the estimate within about ±0.01, inside the 0.02 margin.
     """
     import faiss
 
