@@ -286,3 +286,14 @@ def test_empty_index_searches_to_nothing(corpus, tmp_path):
     reopened = Corpus.open(tmp_path / "index", encoder=fake_encoder())
     assert reopened.similar("实施安吉游戏推广计划") == []
     reopened.close()
+
+
+def test_a_reader_follows_a_writer(corpus, tmp_path):
+    """An open reader sees each committed write: plans, clauses and FAISS follow the generation."""
+    reader = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    assert len(reader.plans()) == 3 and reader.faiss_index().ntotal == 8
+    corpus.add_documents([document("delta", "建设智慧校园。推进教育数字化。")], segmenter=split_sentences)
+    assert "delta" in [plan.plan_id for plan in reader.plans()]
+    assert reader.faiss_index().ntotal == 10
+    assert reader.similar(clause="delta#1", k=1, include_own_plan=True)[0].clause_id == "delta#2"
+    reader.close()
