@@ -295,5 +295,5 @@ def test_a_reader_follows_a_writer(corpus, tmp_path):
     corpus.add_documents([document("delta", "建设智慧校园。推进教育数字化。")], segmenter=split_sentences)
     assert "delta" in [plan.plan_id for plan in reader.plans()]
     assert reader.faiss_index().ntotal == 10
-    assert reader.similar(clause="delta#1", k=1, include_own_plan=True)[0].clause_id == "delta#2"
+    assert reader.similar(clause="delta#1", k=1, only_plans=["delta"])[0].clause_id == "delta#2"
     reader.close()
