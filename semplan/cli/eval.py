@@ -185,7 +185,7 @@ def clustering_command(
     "--lexical/--dense",
     default=None,
     help="Fuse BM25 over character bigrams into every search, or use vectors alone "
-    "[default: as `semplan similar`: BM25 for clause queries, vectors alone for free text].",
+    "[default: whatever `semplan similar` does].",
 )
 @click.option("--seed", type=int, default=evaluation.DEFAULT_SEED, show_default=True, help="Clustering seed.")
 @_json_option
