@@ -201,6 +201,7 @@ def test_sigkill_mid_index_leaves_a_readable_index(index_dir, tmp_path, sample_d
 
     with Corpus.open(directory) as corpus:
         plans = {plan.plan_id: plan.n_clauses for plan in corpus.plans()}
+        print("after SIGKILL the index shows the", "previous" if plans == before else "new", "state")
         assert plans == before or (set(plans) == {*before, "daqing-revised"} and plans["daqing-revised"] > 100)
         assert len(corpus.clauses()) == sum(plans.values()) == corpus.faiss_index().ntotal
         hits = corpus.similar(clause="daqing-2021#1", k=3)
