@@ -297,3 +297,18 @@ def test_a_reader_follows_a_writer(corpus, tmp_path):
     assert reader.faiss_index().ntotal == 10
     assert reader.similar(clause="delta#1", k=1, only_plans=["delta"])[0].clause_id == "delta#2"
     reader.close()
+
+
+def test_an_older_schema_is_migrated_on_open(corpus, tmp_path):
+    """An index written before migration m002 (no bigram table) gets it, filled, when opened."""
+    import sqlite3
+
+    corpus.close()
+    with sqlite3.connect(tmp_path / "index" / "corpus.sqlite") as conn:
+        conn.execute("DROP TABLE clause_bigrams")
+        conn.execute("PRAGMA user_version = 1")
+    reopened = Corpus.open(tmp_path / "index", encoder=fake_encoder())
+    assert reopened._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    hits = reopened.search_lexical("安吉游戏推广", 3)
+    assert [reopened.clauses_by_row_id([row_id])[row_id].clause_id for row_id, _ in hits][:2] == ["alpha#1", "beta#1"]
+    reopened.close()
