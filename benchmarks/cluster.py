@@ -15,6 +15,17 @@ included, is reported apart (`compile_s`). Stage times come from find_priorities
 `timings`: UMAP + HDBSCAN, labels, cross-plan matching (an exact n × n product in row
 blocks), and the 2-D map for the report.
 
+Measured 2026-11-23 on 2 cores shared with other jobs (load average ~6), default
+parameters, seed 42, 2-D map included:
+
+    clauses  plans  wall    UMAP+HDBSCAN  matching  2-D map  labels  peak RSS  priorities
+    10,000   84     99 s   56 s          6 s       35 s     3 s     0.7 GB    537
+    100,000  834    764 s  363 s         275 s     85 s     39 s    2.1 GB    611
+
+UMAP is single-threaded because the seed makes it so (repeatability); the exact
+cross-plan matching grows as n², the first stage to replace (by FAISS top-k) beyond
+a few hundred thousand clauses.
+
     python -m benchmarks.cluster            # 10k and 100k clauses
     python -m benchmarks.cluster --quick    # 2k, for a smoke run
 """
