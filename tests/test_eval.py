@@ -430,7 +430,7 @@ def test_cli_sts(cache_env, e5_encoder):
 
 def test_cli_clustering(cache_env, e5_encoder):
     code, out, err = semplan(
-        "eval", "clustering", str(CLUSTERING_SAMPLE), "--backend", e5_encoder.backend_name
+        "eval", "clustering", str(CLUSTERING_SAMPLE), "--backend", e5_encoder.backend_name, "--runs", "2"
     )
     assert code == 0, err
     lines = out.splitlines()
