@@ -131,6 +131,7 @@ class StsResult:
     pearson: float
     model: str
     backend: str
+    role: str = "passage"
     # (languages, e.g. "zh-zh" or "en-zh", n pairs, spearman, pearson) for each language pairing
     # with enough varied pairs to correlate: a multilingual model can rank well within a language
     # and still place every translation below every same-language pair.
@@ -141,6 +142,7 @@ class StsResult:
             "task": "sts",
             "model": self.model,
             "backend": self.backend,
+            "role": self.role,
             "n_pairs": self.n_pairs,
             "spearman": round(self.spearman, 4),
             "pearson": round(self.pearson, 4),
@@ -157,23 +159,29 @@ def _correlations(cosines: np.ndarray, scores: np.ndarray) -> tuple[float, float
     return float(spearmanr(cosines, scores).statistic), float(pearsonr(cosines, scores).statistic)
 
 
-def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder) -> StsResult:
+def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder, role: str = "passage") -> StsResult:
     """Correlation of the cosine similarity of each pair with its human score, overall and by the
     languages of the two sentences (see `text_language`).
 
-    Both sentences are encoded as *passages*. Asymmetric prompts ("query: " on one side, "passage: "
-    on the other) are for short questions against longer answers; a similarity pair is symmetric, and
-    giving its two sides different prompts would make cos(a, b) differ from cos(b, a). e5's authors
-    likewise use one prompt on both sides for symmetric tasks. It is also how semplan compares
-    clauses with each other: every stored clause is a passage.
+    Both sentences are encoded in the same `role`. Asymmetric prompts ("query: " on one side,
+    "passage: " on the other) are for short questions against longer answers; a similarity pair is
+    symmetric, and giving its two sides different prompts would make cos(a, b) differ from cos(b, a).
+    The default is "passage" because that is how semplan encodes every stored clause, so the figure
+    measures the similarity semplan computes when it matches clauses. (e5's model card suggests
+    "query: " on both sides for similarity tasks; `role="query"` measures that.)
     """
+    from semplan.encode import ROLES
+
+    if role not in ROLES:
+        raise EvalError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if len(pairs) < 3:
         raise EvalError(f"need at least 3 sentence pairs for a correlation, got {len(pairs)}")
     scores = np.array([pair.score for pair in pairs], dtype=np.float64)
     if np.ptp(scores) == 0:
         raise EvalError("every pair has the same score; a correlation needs varied scores")
-    first = encoder.encode_passages([pair.sentence1 for pair in pairs])
-    second = encoder.encode_passages([pair.sentence2 for pair in pairs])
+    encode = encoder.encode_passages if role == "passage" else encoder.encode_queries
+    first = encode([pair.sentence1 for pair in pairs])
+    second = encode([pair.sentence2 for pair in pairs])
     cosines = np.einsum("ij,ij->i", first.astype(np.float64), second.astype(np.float64))
     spearman, pearson = _correlations(cosines, scores)
 
@@ -186,7 +194,9 @@ def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder) -> StsResult:
         if chosen.sum() >= 3 and np.ptp(scores[chosen]) > 0:
             rho, r = _correlations(cosines[chosen], scores[chosen])
             by_languages.append((languages, int(chosen.sum()), rho, r))
-    return StsResult(len(pairs), spearman, pearson, encoder.spec.name, encoder.backend_name, by_languages)
+    return StsResult(
+        len(pairs), spearman, pearson, encoder.spec.name, encoder.backend_name, role, by_languages
+    )
 
 
 # ---------------------------------------------------------------- clustering

@@ -11,6 +11,7 @@ from semplan import eval as evaluation
 from semplan.models import DEFAULT_MODEL
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "use")
+ROLE_PLURALS = {"passage": "passages", "query": "queries"}
 
 
 def _encoder(model: str, backend: str, no_cache: bool):
@@ -65,12 +66,19 @@ def command() -> None:
 @command.command(name="sts")
 @click.argument("file", type=click.Path(path_type=Path))
 @_model_options
+@click.option(
+    "--role",
+    type=click.Choice(["passage", "query"]),
+    default="passage",
+    show_default=True,
+    help="Prompt role for both sentences (passage: as semplan encodes clauses).",
+)
 @_json_option
-def sts_command(file: Path, model: str, backend: str, no_cache: bool, as_json: bool) -> None:
+def sts_command(file: Path, model: str, backend: str, no_cache: bool, role: str, as_json: bool) -> None:
     """Spearman and Pearson correlation of cosine similarity with human scores.
 
     FILE has one pair a line, `sentence1<TAB>sentence2<TAB>score`, no header. Both sentences are
-    encoded as passages (a similarity pair is symmetric).
+    encoded in the same role (a similarity pair is symmetric), passages by default.
 
     \b
     Example:
@@ -78,11 +86,13 @@ def sts_command(file: Path, model: str, backend: str, no_cache: bool, as_json: b
     """
     pairs = evaluation.read_sentence_pairs(file)
     with _encoder(model, backend, no_cache) as encoder:
-        result = evaluation.evaluate_sts(pairs, encoder)
+        result = evaluation.evaluate_sts(pairs, encoder, role=role)
     if as_json:
         _echo_json({"file": str(file), **result.to_dict()})
         return
-    click.echo(f"STS  {file}  ({result.n_pairs} pairs; {result.model} on {result.backend})")
+    click.echo(
+        f"STS  {file}  ({result.n_pairs} pairs; {result.model} on {result.backend}, both as {ROLE_PLURALS[result.role]})"
+    )
     rows = [
         ("pairs", "n", "spearman", "pearson"),
         ("all", str(result.n_pairs), f"{result.spearman:.3f}", f"{result.pearson:.3f}"),
