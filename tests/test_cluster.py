@@ -251,7 +251,7 @@ def test_sample_priorities_look_like_priorities(sample_analysis):
     stops = stop_words()
     for priority in sample_analysis.priorities:
         assert priority.keywords and all(
-            2 <= len(word) <= 8 and word not in stops for word in priority.keywords
+            2 <= len(word) <= 12 and word not in stops for word in priority.keywords
         )
     similarity = sample_analysis.plan_similarity
     assert similarity.shape == (5, 5) and np.all((0 <= similarity) & (similarity <= 1))
