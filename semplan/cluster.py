@@ -445,7 +445,7 @@ def find_priorities(
                 clause_ids=tuple(clauses[i].clause_id for i in members),
                 central_clause_id=clauses[central].clause_id,
                 coverage=coverage,
-                tier=_tier(len(coverage), len(plans)),
+                tier=tier_for(len(coverage), len(plans)),
                 cohesion=float(similarity.mean()),
             )
         )
@@ -466,7 +466,7 @@ def find_priorities(
     # Unique: no match in any other plan, and the clustering agrees (the clause is an
     # outlier or its priority is single-plan); a clause whose priority spans plans has
     # neighbours elsewhere even when no single one of them is a strong match.
-    priority_tier = {old: _tier(len(plans_of[old]), len(plans)) for old in cluster_ids}
+    priority_tier = {old: tier_for(len(plans_of[old]), len(plans)) for old in cluster_ids}
     results = []
     for i, clause in enumerate(clauses):
         has_other_plans = len(plans) > 1
@@ -515,12 +515,16 @@ def find_priorities(
     )
 
 
-def _tier(n_plans_covered: int, n_plans: int) -> str:
+def tier_for(n_plans_covered: int, n_plans: int) -> str:
+    """ "all" (every plan, when there are at least two), "several" (≥ 2 plans), else "unique"."""
     if n_plans_covered == n_plans and n_plans > 1:
         return "all"
     if n_plans_covered >= 2:
         return "several"
     return "unique"
+
+
+_tier = tier_for  # the name semplan.eval imports
 
 
 def _members_by_cluster(labels: np.ndarray) -> list[np.ndarray]:
