@@ -779,8 +779,7 @@ def evaluate_themes(
         anchors.check_plans(gold_plans(gold))
     # The gold names tiers by plan count ("all5", "four", ..., "unique"); cluster's own rule maps a
     # plan count onto semplan's tiers, so gold and prediction are named alike.
-    from semplan.cluster import _tier as semplan_tier
-    from semplan.cluster import find_priorities
+    from semplan.cluster import find_priorities, tier_for
 
     if analysis is None:
         analysis = find_priorities(corpus.clauses(), corpus.vectors(), seed=seed, map_2d=False)
@@ -815,7 +814,7 @@ def evaluate_themes(
             predicted, predicted_tier = (), None
         union = set(predicted) | set(plans_addressing)
         jaccard = len(set(predicted) & set(plans_addressing)) / len(union) if union else 1.0
-        gold_tier = semplan_tier(len(plans_addressing), n_plans_total)
+        gold_tier = tier_for(len(plans_addressing), n_plans_total)
         flagged = gold_tier == "unique" and (
             any(analysis.result(clause_id).unique for clause_id in supporting)
             or (priority is not None and priority.tier == "unique")
