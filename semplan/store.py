@@ -29,12 +29,20 @@ text (hashed) is already indexed, so only new texts reach the encoder — indepe
 encoder's own cache, which catches the rest.
 
 FAISS: `IndexIDMap2(IndexFlatIP)` (exact) up to `ann_threshold` clauses (default 200k), then
-`IVF<nlist>,Flat` over inner product. IVF rather than HNSW because it trains in seconds, supports
-`remove_ids` (plans are replaced and removed) and applies an `IDSelector` during the scan; HNSW
-builds slowly on few cores and cannot delete. `nprobe` is calibrated when the index is built:
-the smallest that reaches recall@10 ≥ 0.97 against exact search on sampled stored vectors,
-recorded in the manifest (tests/test_store.py checks ≥ 0.95 on 200k vectors; figures in
-benchmarks/search.py).
+`IVF<nlist>,Flat` over inner product, nlist ≈ 2·√n. Chosen by measurement against HNSW on
+synthetic vectors recombined from real e5 clause vectors (benchmarks/search.py), 2 busy cores:
+at 1M, IVF2000 reaches recall@10 1.0 at nprobe 4-8 with a p50 of 0.6-1.1 ms per query, built in
+~90 s (k-means ~40 s) holding 1.5 GB; `HNSW32,Flat` (efConstruction 40) took 87 s to build
+200k already (≈ 8 min for 1M) for recall 0.96-0.99 at efSearch 64-128, and it has no
+`remove_ids`, so every replaced or removed plan would mean a full rebuild, where IVF deletes in
+place and adds to its trained lists. Both apply an `IDSelector` during the search. Four times
+the lists (4·√n) would make k-means four times slower for latency already ten times inside the
+target. `nprobe` is calibrated when the index is built: the smallest that reaches recall@10 ≥
+0.97 against exact search on sampled stored vectors, recorded in the manifest. How many lists
+that takes is a property of the data: real embeddings cluster at many scales and need a
+handful; adversarial data (ten vectors per random topic, no structure above it) needs a large
+share of them, and then the IVF index is little faster than exact search (the benchmark's
+worst-case rows). tests/test_store.py checks recall ≥ 0.95 on 200k vectors.
 
 Plan filters: restricting to a few plans (`only_plans`) searches their stored vectors exactly
 with numpy — a handful of plans is a few thousand vectors, and an approximate index would
@@ -255,7 +263,10 @@ def choose_index_kind(n_vectors: int, ann_threshold: int) -> str:
 
 
 def ivf_nlist(n_vectors: int) -> int:
-    """Inverted lists for an IVF index: ≈ 2·√n, a few hundred vectors per list.
+    """Inverted lists for an IVF index: ≈ 2·√n, a few hundred vectors per list (2,000 lists at 1M).
+
+    k-means time grows with nlist² (points trained on ∝ nlist), a probe's scan with n/nlist;
+    at 1M on realistic data 2·√n already answers in ~1 ms (see the module doc).
 
     FAISS wants ≥ 39 training points per centroid, so tiny indexes (tests) get fewer lists.
     """

@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,36 +247,47 @@ def test_similar_api_with_fake_model(corpus):
     assert {"plan", "clause_id", "kind", "section", "item", "text", "spans", "score"} <= set(data)
 
 
-def _clustered(n: int, dims: int, seed: int) -> np.ndarray:
-    """Unit vectors around n/10 random topics: sentence embeddings cluster, uniform noise does not.
+SAMPLE_VECTORS = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "sample_vectors.npy"
 
-    Ten vectors per topic is the hard end: with 100 per topic any nprobe finds them all.
+
+def _recombined(n: int, seed: int) -> np.ndarray:
+    """Unit vectors recombined from the sample plans' real e5 clause vectors, as benchmarks/search.py builds them.
+
+    A real clause vector plus a second at weight U(0, 0.5), half of them a third at U(0, 0.25),
+    plus noise: clustered at many scales like real embeddings. Adversarial data (ten vectors per
+    random topic) is in the benchmark's worst-case rows, not here: there IVF needs most lists.
     """
+    base = np.load(SAMPLE_VECTORS).astype(np.float32)
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n // 10, dims)).astype(np.float32)
-    vectors = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dims)).astype(np.float32)
+    first, second, third = (rng.integers(0, len(base), n) for _ in range(3))
+    vectors = base[first] + rng.uniform(0, 0.5, (n, 1)).astype(np.float32) * base[second]
+    vectors += (rng.uniform(0, 0.25, (n, 1)) * (rng.random((n, 1)) < 0.5)).astype(np.float32) * base[third]
+    vectors += 0.015 * rng.standard_normal(vectors.shape, dtype=np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def test_ivf_recall_at_10_on_200k_vectors():
     """The approximate index the store switches to above its threshold keeps recall@10 ≥ 0.95."""
-    n, dims = 200_000, 384
+    n = 200_000
     started = time.perf_counter()
-    vectors = _clustered(n + 200, dims, seed=7)
-    queries, vectors = vectors[:200], vectors[200:]
+    vectors = _recombined(n, seed=7)
+    queries = _recombined(200, seed=8)  # held out: not members of the index
     ids = np.arange(n, dtype=np.int64) + 1
     index, description = build_faiss_index(vectors, ids, "ivf")
     assert description["kind"] == "ivf" and description["nprobe"] < description["nlist"]
+    assert description["calibrated_recall_at_10"] >= 0.97
     _, approximate = faiss_search(index, queries, 10)
     exact_scores = queries @ vectors.T
-    exact = np.argsort(-exact_scores, axis=1)[:, :10] + 1
+    top = np.argpartition(-exact_scores, 9, axis=1)[:, :10]
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(exact_scores, top, axis=1), axis=1), axis=1)
+    exact = top + 1  # best first
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate, exact, strict=True)])
     print(f"IVF recall@10 on 200k: {recall:.3f} ({description})")
     assert recall >= 0.95, recall
-    # Excluding ids works on the IVF index too.
+    # Excluding ids works on the IVF index too, and the next neighbours take their place.
     excluded = exact[:, 0]
     _, filtered = faiss_search(index, queries, 10, exclude_ids=excluded)
-    assert not (filtered == excluded[:, None]).any()
+    assert not (filtered == excluded[:, None]).any() and (filtered >= 0).all()
     assert time.perf_counter() - started < 90
 
 
