@@ -25,7 +25,7 @@ from semplan.backends import Backend, load_backend
 from semplan.errors import ModelError, SemplanError, StoreError
 from semplan.models import DEFAULT_MODEL, ModelSpec, resolve_model
 
-ROLES = ("passage", "query")
+ROLES = ("passage", "query", "clause")
 # Texts read from the input iterable at a time: batches are length-sorted within a chunk. Memory stays
 # flat in the corpus size (a chunk of texts and their vectors), and the chunk is long enough that
 # length sorting still saves most of the padding.
@@ -176,7 +176,7 @@ class Encoder:
     """A model on a backend, with prompts by role and a persistent cache.
 
     >>> encoder = Encoder()                       # multilingual-e5-small, fastest backend installed
-    >>> vectors = encoder.encode_passages(clause.match_text for clause in clauses)
+    >>> vectors = encoder.encode_clauses(clause.match_text for clause in clauses)
     >>> query = encoder.encode_queries(["课后服务"])[0]
 
     `model` is a registry name, a local sentence-transformers directory, a hub id or a resolved ModelSpec;
@@ -223,8 +223,13 @@ class Encoder:
         if role not in ROLES:
             raise SemplanError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
         prompts = self.spec.prompts or {}
+        passage = prompts.get("passage", prompts.get("document", ""))
         if role == "passage":
-            return prompts.get("passage", prompts.get("document", ""))
+            return passage
+        if role == "clause":
+            # Clauses are compared with clauses (a symmetric task); a model says which prompt suits
+            # that, as e5's card does ("query: " for similarity and clustering), else passages'.
+            return prompts.get("clause", passage)
         return prompts.get("query", "")
 
     def identity(self) -> dict[str, Any]:
@@ -244,6 +249,10 @@ class Encoder:
 
     def encode_queries(self, texts: Iterable[str]) -> np.ndarray:
         return self._encode(texts, "query")
+
+    def encode_clauses(self, texts: Iterable[str]) -> np.ndarray:
+        """Plan clauses, to be matched with other clauses and clustered: the model's "clause" prompt."""
+        return self._encode(texts, "clause")
 
     def iter_encode(self, texts: Iterable[str], role: str = "passage") -> Iterator[np.ndarray]:
         """One (chunk, dims) array per chunk of input, in order: for writers that stream into an index."""
@@ -397,8 +406,8 @@ def encode(
         except TypeError:  # an unhashable option value: no sharing
             encoder = Encoder(model, **options)
     if hasattr(clauses, "__len__"):
-        return encoder.encode_passages(_MatchTexts(clauses))
-    return encoder.encode_passages(_match_text(clause) for clause in clauses)
+        return encoder.encode_clauses(_MatchTexts(clauses))
+    return encoder.encode_clauses(_match_text(clause) for clause in clauses)
 
 
 @functools.lru_cache(maxsize=4)
