@@ -1112,7 +1112,7 @@ class Corpus:
                 missing.setdefault(h, clause.match_text)
         if missing:
             calls_before = getattr(encoder, "model_calls", 0)
-            encoded = np.asarray(encoder.encode_passages(list(missing.values())), dtype=np.float32)
+            encoded = np.asarray(encoder.encode_clauses(list(missing.values())), dtype=np.float32)
             model_calls = getattr(encoder, "model_calls", 0) - calls_before
             if encoded.shape != (len(missing), self.dims):
                 raise StoreError(f"the encoder returned vectors of shape {encoded.shape}, expected ({len(missing)}, {self.dims})")
