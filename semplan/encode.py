@@ -243,6 +243,10 @@ class Encoder:
             "prompts": {role: self.prompt(role) for role in ROLES},
         }
 
+    def encode(self, texts: Iterable[str], role: str) -> np.ndarray:
+        """Texts of one role ("clause", "passage" or "query"); the methods below name the role."""
+        return self._encode(texts, role)
+
     def encode_passages(self, texts: Iterable[str]) -> np.ndarray:
         """float32 (n, dims), L2-normalised, rows in input order; texts are read lazily, a chunk at a time."""
         return self._encode(texts, "passage")

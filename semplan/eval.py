@@ -159,16 +159,16 @@ def _correlations(cosines: np.ndarray, scores: np.ndarray) -> tuple[float, float
     return float(spearmanr(cosines, scores).statistic), float(pearsonr(cosines, scores).statistic)
 
 
-def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder, role: str = "passage") -> StsResult:
+def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder, role: str = "clause") -> StsResult:
     """Correlation of the cosine similarity of each pair with its human score, overall and by the
     languages of the two sentences (see `text_language`).
 
     Both sentences are encoded in the same `role`. Asymmetric prompts ("query: " on one side,
     "passage: " on the other) are for short questions against longer answers; a similarity pair is
     symmetric, and giving its two sides different prompts would make cos(a, b) differ from cos(b, a).
-    The default is "passage" because that is how semplan encodes every stored clause, so the figure
-    measures the similarity semplan computes when it matches clauses. (e5's model card suggests
-    "query: " on both sides for similarity tasks; `role="query"` measures that.)
+    The default is "clause" because that is how semplan encodes every stored clause, so the figure
+    measures the similarity semplan computes when it matches clauses (for e5 that is its "query: "
+    prompt on both sides, as its model card suggests for similarity tasks).
     """
     from semplan.encode import ROLES
 
@@ -179,9 +179,8 @@ def evaluate_sts(pairs: Sequence[SentencePair], encoder: Encoder, role: str = "p
     scores = np.array([pair.score for pair in pairs], dtype=np.float64)
     if np.ptp(scores) == 0:
         raise EvalError("every pair has the same score; a correlation needs varied scores")
-    encode = encoder.encode_passages if role == "passage" else encoder.encode_queries
-    first = encode([pair.sentence1 for pair in pairs])
-    second = encode([pair.sentence2 for pair in pairs])
+    first = encoder.encode([pair.sentence1 for pair in pairs], role)
+    second = encoder.encode([pair.sentence2 for pair in pairs], role)
     cosines = np.einsum("ij,ij->i", first.astype(np.float64), second.astype(np.float64))
     spearman, pearson = _correlations(cosines, scores)
 
@@ -318,7 +317,7 @@ def evaluate_clustering(
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise EvalError(f"need at least 2 classes to evaluate clustering, got {len(classes)}")
-    vectors = encoder.encode_passages([item.text for item in texts])
+    vectors = encoder.encode_clauses([item.text for item in texts])
     if n_neighbors is None:
         n_neighbors = max(5, min(15, round(len(texts) / len(classes))))
     semplan_runs, kmeans_runs = [], []

@@ -92,7 +92,7 @@ def test_model_without_prompts_sends_raw_text(tmp_path):
     encoder.encode_queries(["课后服务"])
     encoder.encode_passages(["课后服务"])
     assert backend.calls == [["课后服务"]]  # same key (no prompt): the second is a cache hit
-    assert encoder.identity()["prompts"] == {"passage": "", "query": ""}
+    assert encoder.identity()["prompts"] == {"passage": "", "query": "", "clause": ""}
 
 
 def test_second_encode_makes_no_model_calls(tmp_path):
@@ -259,7 +259,7 @@ def test_identity_names_everything_an_index_must_match(tmp_path):
         "revision": "rev-1",
         "backend": "fake",
         "dims": 8,
-        "prompts": {"passage": "passage: ", "query": "query: "},
+        "prompts": {"passage": "passage: ", "query": "query: ", "clause": "passage: "},
     }
 
 
@@ -356,7 +356,12 @@ def test_second_encode_of_the_sample_corpus_makes_no_model_calls(e5_encoder, sam
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
     calls = e5_encoder.model_calls
     np.testing.assert_array_equal(e5_encoder.encode_passages(texts), first)
-    np.testing.assert_array_equal(semplan.encode(sample_clauses, encoder=e5_encoder), first)
+    assert e5_encoder.model_calls == calls
+    # semplan.encode encodes clauses in the clause role: once, then from the cache.
+    as_clauses = semplan.encode(sample_clauses, encoder=e5_encoder)
+    calls = e5_encoder.model_calls
+    np.testing.assert_array_equal(semplan.encode(sample_clauses, encoder=e5_encoder), as_clauses)
+    np.testing.assert_array_equal(e5_encoder.encode_clauses(texts), as_clauses)
     assert e5_encoder.model_calls == calls
     # The same texts as queries carry another prompt: another key, new model calls, other vectors.
     private = Encoder(model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=tmp_path / "c.sqlite")

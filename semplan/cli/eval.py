@@ -11,7 +11,7 @@ from semplan import eval as evaluation
 from semplan.models import DEFAULT_MODEL
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "use")
-ROLE_PLURALS = {"passage": "passages", "query": "queries"}
+ROLE_PLURALS = {"clause": "clauses", "passage": "passages", "query": "queries"}
 
 
 def _encoder(model: str, backend: str, no_cache: bool):
@@ -68,17 +68,17 @@ def command() -> None:
 @_model_options
 @click.option(
     "--role",
-    type=click.Choice(["passage", "query"]),
-    default="passage",
+    type=click.Choice(["clause", "passage", "query"]),
+    default="clause",
     show_default=True,
-    help="Prompt role for both sentences (passage: as semplan encodes clauses).",
+    help="Prompt role for both sentences (clause: as semplan encodes plan clauses).",
 )
 @_json_option
 def sts_command(file: Path, model: str, backend: str, no_cache: bool, role: str, as_json: bool) -> None:
     """Spearman and Pearson correlation of cosine similarity with human scores.
 
     FILE has one pair a line, `sentence1<TAB>sentence2<TAB>score`, no header. Both sentences are
-    encoded in the same role (a similarity pair is symmetric), passages by default.
+    encoded in the same role (a similarity pair is symmetric), as clauses by default.
 
     \b
     Example:
