@@ -72,11 +72,12 @@ def _best_in_plan_accuracy(corpus: Corpus, gold: dict, lexical: bool) -> tuple[i
     return right, total
 
 
-def test_lexical_fusion_does_not_lose_to_dense_on_dev_gold(sample_index, dev_gold):
+def test_default_ranking_puts_the_labelled_clause_first_in_its_plan(sample_index, dev_gold):
     dense, total = _best_in_plan_accuracy(sample_index, dev_gold, lexical=False)
     fused, _ = _best_in_plan_accuracy(sample_index, dev_gold, lexical=True)
     print(f"best match within the labelled plan: dense {dense}/{total}, dense+BM25 {fused}/{total}")
-    assert fused >= dense and fused >= total * 0.7
+    # Dense ranking is the default because fusion does not beat it (see semplan.search).
+    assert dense >= total * 0.7
 
 
 def test_alignment(sample_index, dev_gold):

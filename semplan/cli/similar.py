@@ -24,19 +24,19 @@ ALIGN_CSV_FIELDS = ("clause_id", "path", "text", "plan", "match_clause_id", "mat
 @click.option("--exclude-plan", "exclude_plans", multiple=True, metavar="PLAN", help="Leave these plans out. Repeatable.")
 @click.option("--min-score", type=click.FloatRange(-1, 1), default=None, help="Drop hits with a lower cosine score.")
 @click.option("--include-own-plan", is_flag=True, help="With --clause: also search the clause's own plan.")
-@click.option("--dense-only", is_flag=True,
-              help="Rank by the model's cosine alone, without fusing the BM25 character-bigram ranking.")
+@click.option("--lexical", is_flag=True,
+              help="Also weigh shared wording: fuse a BM25 character-bigram ranking with the model's.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array: one object per hit (with --plan, per clause).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option("--context", "context_width", type=click.IntRange(min=0), default=30, show_default=True,
               help="Characters of source text shown around each clause.")
 def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, min_score, include_own_plan,
-            dense_only, as_json, as_csv, context_width):
+            lexical, as_json, as_csv, context_width):
     """Find the clauses in an index that say the same thing as TEXT, a clause, or a whole plan.
 
     TEXT may be in any language; it is normalised like the plans and encoded with the
     model's query prompt. Scores are cosine similarities (1 = same meaning); the order
-    also weighs shared wording (BM25 over character bigrams) unless --dense-only. --clause
+    is by that score (--lexical also weighs shared wording, BM25 over character bigrams). --clause
     searches the other plans (add --include-own-plan for its own); --plan prints an
     alignment table: every clause of PLAN with its best match in each other plan.
 
@@ -57,7 +57,6 @@ def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, m
     if include_own_plan and not clause_id:
         raise click.UsageError("--include-own-plan goes with --clause")
     style = "json" if as_json else "csv" if as_csv else "text"
-    lexical = not dense_only
     filters = {"only_plans": list(only_plans) or None, "exclude_plans": list(exclude_plans), "min_score": min_score}
     with Corpus.open(directory) as corpus:
         try:
