@@ -8,7 +8,8 @@ so the export is our own: the transformer plus mean pooling and L2 normalisation
 Measured on this 2-core AVX2 machine (no VNNI), single-threaded, sample clauses, CPU time per clause:
 sentence-transformers fp32 34.6 clauses/cpu-s, onnx fp32 35.6, onnx-int8 per-tensor S8 60.4 (cosine to fp32
 mean 0.988, min 0.979: too lossy, AVX2's u8×s8 path saturates), per-channel S8 60.7 (mean 0.996, min 0.991),
-per-channel U8 49.9 (mean 0.997, min 0.992). Hence per-channel signed int8 weights.
+per-channel U8 49.9 (mean 0.997, min 0.992). Hence per-channel signed int8 weights. Runs are spread over
+one single-threaded worker per core (see BATCH_SIZE). Figures and targets: benchmarks/RESULTS.md.
 
 The exported files live beside the model they come from (`MODEL_DIR/onnx/REVISION-vFORMAT/`, git-ignored
 with the model), are written to a temporary name and renamed into place, and are reused by every later
