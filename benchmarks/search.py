@@ -30,7 +30,7 @@ Queries are held-out vectors from the same generator, never members of the index
 the index's own size from its layout (vectors, ids, centroids); `process_peak_rss_mb` is the
 whole run's peak (vectors, index and the exact ground truth's score blocks at the largest size).
 
-    python -m benchmarks search            # 10k, 100k, 1M (1M needs ~4 GB RAM and ~15 minutes on 2 busy cores)
+    python -m benchmarks search            # 10k, 100k, 1M (peak ~5 GB RAM, ~15 minutes on 2 busy cores)
     python -m benchmarks search --quick    # 10k and 50k, for a smoke run
 """
 
