@@ -1,4 +1,4 @@
-"""python -m benchmarks [encode|reindex|search|cluster|all] [--quick] [--check] [--json OUT]
+"""python -m benchmarks [encode|memory|reindex|search|cluster|all] [--quick] [--check] [--json OUT]
 
 Prints one table per section and writes every figure, with the machine's description, as JSON
 (default: benchmarks/results/SECTION-TIMESTAMP.json, git-ignored).
@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BASELINE_FILE = HERE / "baseline.json"
 RESULTS_DIR = HERE / "results"
-SECTIONS = ("encode", "reindex", "search", "cluster")
+SECTIONS = ("encode", "memory", "reindex", "search", "cluster")
 # Columns shown in the tables (everything is in the JSON).
 COLUMNS = {
     "encode": (
@@ -38,7 +38,7 @@ COLUMNS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="semplan benchmarks: encoding speed and quality, re-indexing, search, clustering.",
+        description="semplan benchmarks: encoding speed and quality, encoding memory, re-indexing, search, clustering.",
         epilog="example: python -m benchmarks encode --quick --check",
     )
     parser.add_argument("section", nargs="?", default="all", choices=(*SECTIONS, "all"))
@@ -98,6 +98,10 @@ def _run_section(section: str, args) -> list[dict] | dict:
         from benchmarks.encode import run
 
         return run(quick=args.quick, repeats=args.repeats)
+    if section == "memory":
+        from benchmarks.encode import run_memory
+
+        return run_memory(quick=args.quick)
     if section == "reindex":
         from benchmarks.encode import run_reindex
 

@@ -266,6 +266,53 @@ def run_reindex(quick: bool = False) -> list[dict]:
     return records
 
 
+# -------------------------------------------------------------------------------------------- memory
+
+
+def run_memory(quick: bool = False) -> list[dict]:
+    """Peak RSS of the default encoder over growing streams of distinct texts: flat means it streams."""
+    sizes = (300, 1_200) if quick else (600, 4_800)
+    records = []
+    for n_texts in sizes:
+        child = subprocess.run(
+            [sys.executable, "-m", "benchmarks.encode", "--memory", str(n_texts)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"),
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        if child.returncode != 0:
+            raise RuntimeError(f"memory worker for {n_texts} texts failed: {child.stderr.strip()[-300:]}")
+        records.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    return records
+
+
+def _memory_main(n_texts: int) -> None:
+    """Child side: encode `n_texts` distinct clause texts from a generator (never a list), cache off."""
+    from semplan.encode import Encoder
+
+    texts = sample_texts()
+    encoder = Encoder(backend="auto", cache_path=None, progress=False)
+    encoder.encode_passages(texts[:BATCH_SIZE])
+    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # A numbered suffix makes every text distinct, so nothing is deduplicated away.
+    stream = (f"{texts[i % len(texts)]}（{i // len(texts)}）" for i in range(n_texts))
+    started = time.perf_counter()
+    vectors = encoder.encode_passages(stream)
+    seconds = time.perf_counter() - started
+    _say(
+        {
+            "benchmark": "memory",
+            "backend": encoder.backend_name,
+            "texts": n_texts,
+            "vectors_mb": round(vectors.nbytes / 2**20, 1),
+            "rss_after_load_mb": round(after_load),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "clauses_per_s": round(n_texts / seconds, 1),
+        }
+    )
+
+
 # -------------------------------------------------------------------------------------------- workers
 
 
@@ -375,7 +422,9 @@ def _say(message: dict) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+    if len(sys.argv) == 3 and sys.argv[1] == "--memory":
+        _memory_main(int(sys.argv[2]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--worker":
         # Libraries may print to stdout (progress, notices); keep the protocol channel clean.
         protocol = os.dup(1)
         os.dup2(2, 1)
