@@ -126,6 +126,8 @@ def _one_size(base_path: str, n: int) -> dict:
         "tiers": analysis.tier_counts(),
         "min_cluster_size": analysis.parameters["min_cluster_size"],
         "min_samples": analysis.parameters["min_samples"],
+        "umap_fitted_on": analysis.parameters.get("umap_fitted_on"),
+        "load_average": round(os.getloadavg()[0], 1),
     }
 
 
@@ -155,12 +157,36 @@ def run(sizes=(10_000, 100_000), quick: bool = False) -> list[dict]:
     return results
 
 
+STAGES = ("umap+hdbscan", "labels", "cross-plan matching", "2-d map")
+
+
+def table(records: list[dict]) -> str:
+    """A Markdown table: one row per size, wall and per-stage seconds, peak RSS, findings."""
+    head = (
+        "| clauses | plans | wall s | UMAP+HDBSCAN s | labels s | matching s | 2-D map s "
+        "| peak RSS GB | priorities | outliers | UMAP fitted on | load |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in records:
+        stages = [f"{r['stages_s'].get(stage, 0.0):.0f}" for stage in STAGES]
+        lines.append(
+            f"| {r['n_clauses']:,} | {r['n_plans']} | {r['wall_s']:.0f} | "
+            + " | ".join(stages)
+            + f" | {r['peak_rss_mb'] / 1024:.2f} | {r['n_priorities']} | {r['n_outliers']:,} "
+            f"| {r.get('umap_fitted_on') or r['n_clauses']:,} | {r.get('load_average', '')} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--one"]:
         print(json.dumps(_one_size(argv[1], int(argv[2])), ensure_ascii=False))
         return
-    for record in run(quick="--quick" in argv):
+    sizes = tuple(int(a) for a in argv if a.isdigit()) or (10_000, 100_000)
+    records = run(sizes=sizes, quick="--quick" in argv)
+    for record in records:
         print(json.dumps(record, ensure_ascii=False))
+    print(table(records))
 
 
 if __name__ == "__main__":
