@@ -196,6 +196,46 @@ def test_cross_plan_matches_are_exact_and_blockwise():
     assert np.all(np.diag(small_blocks.plan_similarity) == 1.0)
 
 
+def test_row_nanmedian_is_numpys_nanmedian():
+    from semplan.cluster import _row_nanmedian
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(40, 31))
+    a[a > 1.0] = np.nan  # rows with odd and even numbers of values
+    a[7] = np.nan
+    with pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(a, axis=1)
+    np.testing.assert_array_equal(_row_nanmedian(a), expected)
+
+
+def test_large_corpora_fit_umap_on_a_seeded_sample_and_place_the_rest():
+    clauses, vectors, topics = synthetic_corpus(per_topic=40, dims=24)
+    first = PriorityClusterer(min_cluster_size=8, umap_sample=100, random_state=3).fit(vectors)
+    again = PriorityClusterer(min_cluster_size=8, umap_sample=100, random_state=3).fit(vectors)
+    assert first.sample_ is not None and len(first.sample_) == 100
+    assert np.isfinite(first.embedding_).all() and first.embedding_.shape == (240, 5)
+    np.testing.assert_array_equal(first.labels_, again.labels_)
+    np.testing.assert_array_equal(first.map_2d(), again.map_2d())
+    # Placed clauses land in their topic's cluster: each topic is (nearly) one cluster.
+    for topic in range(6):
+        labels = first.labels_[topics == topic]
+        assert Counter(labels.tolist()).most_common(1)[0][1] >= 0.9 * len(labels)
+    # Below 1.5x the sample size everything is fitted.
+    assert PriorityClusterer(umap_sample=200).fit(vectors).sample_ is None
+    with pytest.raises(ClusteringError, match="umap_sample"):
+        PriorityClusterer(umap_sample=5).fit(vectors)
+
+
+def test_find_priorities_with_a_umap_sample_accounts_for_every_clause():
+    clauses, vectors, _ = synthetic_corpus(per_topic=40, dims=24)
+    analysis = find_priorities(clauses, vectors, umap_sample=100, min_cluster_size=8)
+    assert analysis.parameters["umap_fitted_on"] == 100
+    assert analysis.map_xy.shape == (240, 2) and np.isfinite(analysis.map_xy).all()
+    in_priorities = [cid for p in analysis.priorities for cid in p.clause_ids]
+    outliers = [c.clause_id for c in analysis.outliers]
+    assert sorted(in_priorities + outliers) == sorted(c.clause_id for c in clauses)
+
+
 def test_bigger_plans_need_higher_match_scores():
     thresholds = match_z_thresholds(np.array([10, 100, 1000]), alpha=0.05)
     assert thresholds[0] < thresholds[1] < thresholds[2]
