@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from semplan import models
+from semplan.errors import SemplanError
 
 
 @click.group(name="models")
@@ -79,5 +80,10 @@ def _prepare_default_backend(name: str, log) -> None:
         return
     from semplan.backends import onnx
 
-    if onnx.available():
+    if not onnx.available():
+        return
+    try:
         onnx.prepare(spec, log)
+    except SemplanError as error:
+        # As `--backend auto` does: a model the onnx backend cannot take is encoded by torch.
+        log(f"{name}: no onnx-int8 export ({error}); it will be encoded with torch")
