@@ -213,6 +213,9 @@ class PriorityClusterer:
         fit_rows = self._X if self.sample_ is None else self._X[self.sample_]
         layout = umap.UMAP(
             n_components=2,
+            # UMAP runs 500 epochs up to 10k rows, 200 above; a picture to look at needs no
+            # more than 200 (small corpora keep the default: their map costs seconds).
+            n_epochs=200 if len(fit_rows) > 5000 else None,
             n_neighbors=self.n_neighbors_,
             metric="cosine",
             min_dist=0.1,
@@ -686,7 +689,7 @@ def cross_plan_matches(
     cosine_threshold: float | None = None,
     background_size: int = 2000,
     seed: int | None = DEFAULT_SEED,
-    block_rows: int = 2048,
+    block_rows: int = 2000,
 ) -> CrossPlanMatches:
     """Every clause's best match in every other plan, and whether it counts as a match.
 
@@ -745,28 +748,39 @@ def cross_plan_matches(
 
     matched = np.zeros((n, n_plans), dtype=bool)
     best_score = np.full(n, -np.inf, dtype=np.float32)
-    best_sorted = np.full(n, -1, dtype=np.int64)
+    best_plan = np.full(n, -1, dtype=np.int64)
     tiles = [(first, min(first + block_rows, n)) for first in range(0, n, block_rows)]
 
-    def take(rows: tuple[int, int], columns: tuple[int, int], scores: np.ndarray) -> None:
-        """Fold one tile (rows × columns, sorted order, same-plan pairs at -inf) into the results."""
+    def take(rows: tuple[int, int], columns: tuple[int, int], scores: np.ndarray, flip: bool) -> None:
+        """Fold one tile (sorted order, same-plan pairs at -inf) into the results of
+        `rows`: scores is rows × columns, or columns × rows when `flip` (read along
+        axis 0 plan by plan rather than transposed: a transpose or an axis-0 argmax of
+        a tile costs a fifth of its product)."""
         r0, r1 = rows
         c0, c1 = columns
         column_plans = sorted_plan[c0:c1]
         bounds = np.flatnonzero(np.r_[True, column_plans[1:] != column_plans[:-1]])
         tile_plans = column_plans[bounds]
-        per_plan = np.maximum.reduceat(scores, bounds, axis=1)
+        if flip:
+            limits = np.r_[bounds[1:], c1 - c0]
+            per_plan = np.stack(
+                [scores[a:b].max(axis=0) for a, b in zip(bounds, limits, strict=True)], axis=1
+            )
+        else:
+            per_plan = np.maximum.reduceat(scores, bounds, axis=1)
         if cosine_threshold is None:
             z = (per_plan - centre[r0:r1, None]) / spread[r0:r1, None]
             hit = z >= z_thresholds[tile_plans][None, :]
         else:
             hit = per_plan >= cosine_threshold
         matched[r0:r1, tile_plans] |= hit & np.isfinite(per_plan)
-        best = scores.argmax(axis=1)
-        score = scores[np.arange(r1 - r0), best]
+        # The best plan so far; the clause within it is found once at the end. Strict >:
+        # a tie goes to the earlier plan, as one row-wise argmax would.
+        winner = per_plan.argmax(axis=1)
+        score = per_plan[np.arange(r1 - r0), winner]
         better = score > best_score[r0:r1]
         best_score[r0:r1] = np.where(better, score, best_score[r0:r1])
-        best_sorted[r0:r1] = np.where(better, c0 + best, best_sorted[r0:r1])
+        best_plan[r0:r1] = np.where(better, tile_plans[winner], best_plan[r0:r1])
 
     for a, rows in enumerate(tiles):
         for columns in tiles[a:]:
@@ -775,23 +789,30 @@ def cross_plan_matches(
             column_plans = sorted_plan[columns[0] : columns[1]]
             if row_plans[-1] >= column_plans[0]:  # the tiles share a plan
                 scores[row_plans[:, None] == column_plans[None, :]] = -np.inf
-            take(rows, columns, scores)
+            take(rows, columns, scores, flip=False)
             if columns != rows:
-                take(columns, rows, np.ascontiguousarray(scores.T))
+                take(columns, rows, scores, flip=True)
 
-    # Ties between tiles go to the earlier column (as one row-wise argmax would).
-    finite = np.isfinite(best_score)
+    starts = np.searchsorted(sorted_plan, np.arange(n_plans + 1))
+    best_sorted = np.full(n, -1, dtype=np.int64)
+    final_score = np.full(n, np.nan, dtype=np.float64)
+    found = np.isfinite(best_score)
+    for p in np.unique(best_plan[found]):
+        who = np.flatnonzero(found & (best_plan == p))
+        within = sorted_X[who] @ sorted_X[starts[p] : starts[p + 1]].T
+        pick = within.argmax(axis=1)
+        best_sorted[who] = starts[p] + pick
+        final_score[who] = within[np.arange(len(who)), pick]
     best_index = np.full(n, -1, dtype=np.int64)
-    best_index[order] = np.where(finite, order[np.maximum(best_sorted, 0)], -1)
+    best_index[order] = np.where(found, order[np.maximum(best_sorted, 0)], -1)
     best = np.full(n, np.nan, dtype=np.float64)
-    best[order] = np.where(finite, best_score.astype(np.float64), np.nan)
+    best[order] = final_score
     best_z = np.full(n, np.nan, dtype=np.float64)
-    best_z[order] = np.where(finite, (best_score - centre) / spread, np.nan)
+    best_z[order] = (final_score - centre) / spread
     n_plans_matched = np.zeros(n, dtype=np.int64)
     n_plans_matched[order] = matched.sum(axis=1)
     # matched_counts[a, b]: clauses of plan a with a match in plan b.
     matched_counts = np.zeros((n_plans, n_plans), dtype=np.int64)
-    starts = np.searchsorted(sorted_plan, np.arange(n_plans + 1))
     for p in range(n_plans):
         matched_counts[p] = matched[starts[p] : starts[p + 1]].sum(axis=0)
     plan_similarity = matched_counts / np.maximum(plan_sizes, 1).astype(np.float64)[:, None]
@@ -946,8 +967,8 @@ def _placement(X: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, np.ndarra
     k = min(PLACEMENT_NEIGHBOURS, len(sample))
     neighbours = np.empty((len(rest), k), dtype=np.int64)
     weights = np.empty((len(rest), k), dtype=np.float64)
-    for first in range(0, len(rest), 4096):
-        rows = rest[first : first + 4096]
+    for first in range(0, len(rest), 1024):  # 1024 × sample scores + argpartition's int64s
+        rows = rest[first : first + 1024]
         scores = (X[rows] @ basis) @ sample_p.T
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         top_scores = np.take_along_axis(scores, top, axis=1).astype(np.float64)
