@@ -159,14 +159,14 @@ def test_resolve_registry_model(built_dir):
     assert Path(spec.location) == built_dir
     assert spec.revision == info["revision"]
     assert spec.dims == 384
-    assert spec.prompts == {"query": "query: ", "passage": "passage: "}
+    assert spec.prompts == {"query": "query: ", "passage": "passage: ", "clause": "query: "}
     assert spec.licence == "MIT"
 
 
 def test_resolve_local_directory_reads_its_prompts(built_dir, tmp_path):
     spec = models.resolve_model(str(built_dir))
     assert spec.location == str(built_dir.resolve())
-    assert spec.prompts == {"query": "query: ", "passage": "passage: "}
+    assert spec.prompts == {"query": "query: ", "passage": "passage: ", "clause": "query: "}
     assert spec.dims == 384
     assert spec.revision == models.resolve_model(models.DEFAULT_MODEL).revision
     # a sentence-transformers directory semplan did not build: prompts and dims from its own configs
