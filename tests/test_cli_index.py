@@ -13,27 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_runner import semplan
 from click.testing import CliRunner
 
-from semplan.cli import cli, main
+from semplan.cli import cli
 from semplan.store import Corpus
-
-
-def semplan(*args: str) -> tuple[int, str, str]:
-    """Run the real entry point (with its error handling) in-process: (exit code, stdout, stderr)."""
-    runner = CliRunner()
-    code = 0
-    with runner.isolation() as (out, err, _):
-        argv, sys.argv = sys.argv, ["semplan", *args]
-        try:
-            main()
-        except SystemExit as exit_:
-            code = exit_.code or 0
-        finally:
-            sys.argv = argv
-            sys.stdout.flush()
-            sys.stderr.flush()
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 @pytest.fixture(scope="module")

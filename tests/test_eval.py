@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from cli_runner import semplan
 
 from semplan import eval as evaluation
-from semplan.cli import main
 from semplan.eval import EvalError
 from semplan.search import Hit
 from semplan.segment import Clause
@@ -22,21 +20,6 @@ DATA = Path(__file__).resolve().parent / "data"
 STS_SAMPLE = DATA / "sts-sample.tsv"
 CLUSTERING_SAMPLE = DATA / "clustering-sample.tsv"
 DEV_GOLD = DATA / "dev-gold.json"
-
-
-def semplan(*args: str) -> tuple[int, str, str]:
-    """Run the real entry point (with its error handling) in-process: (exit code, stdout, stderr)."""
-    runner = CliRunner()
-    code = 0
-    with runner.isolation() as (out, err, _):
-        argv, sys.argv = sys.argv, ["semplan", *args]
-        try:
-            main()
-        except SystemExit as exit_:
-            code = exit_.code or 0
-        finally:
-            sys.argv = argv
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 # ---------------------------------------------------------------- readers
