@@ -1,6 +1,6 @@
 """Similar clauses: by free text, by a stored clause, and plan-against-plan alignment.
 
-Scores are cosine similarities of the model's vectors (the stored passages are L2-normalised;
+Scores are cosine similarities of the model's vectors (the stored clause vectors are L2-normalised;
 a free-text query is normalised like a clause's matching text and encoded with the query prompt),
 so `min_score` means the same in every mode.
 
