@@ -178,7 +178,8 @@ def test_resolve_local_directory_reads_its_prompts(built_dir, tmp_path):
     (plain / "1_Pooling" / "config.json").write_bytes((built_dir / "1_Pooling" / "config.json").read_bytes())
     spec = models.resolve_model(str(plain))
     assert (spec.kind, spec.dims, spec.licence) == ("sentence-transformers", 384, "unknown")
-    assert spec.prompts == {"query": "query: ", "passage": "passage: "}
+    assert spec.prompts == json.loads((plain / "config_sentence_transformers.json").read_text())["prompts"]
+    assert spec.prompts["query"] == "query: " and spec.prompts["passage"] == "passage: "
     assert re.fullmatch(r"[0-9a-f]{12}", spec.revision)
 
 
