@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from semplan.cli._options import index_option
 from semplan.cluster import DEFAULT_SEED, DEFAULT_UMAP_DIMS
 
 
@@ -81,14 +82,7 @@ def cluster_keywords(options: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command(name="cluster")
-@click.option(
-    "--index",
-    "-i",
-    "directory",
-    required=True,
-    type=click.Path(path_type=str),
-    help="Index directory made by `semplan index`.",
-)
+@index_option
 @clustering_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: priorities, unique clauses, outliers, plan overlap."

@@ -6,18 +6,12 @@ from typing import Any
 
 import click
 
+from semplan.cli._options import index_option
 from semplan.cli.cluster import cluster_keywords, clustering_options
 
 
 @click.command(name="report")
-@click.option(
-    "--index",
-    "-i",
-    "directory",
-    required=True,
-    type=click.Path(path_type=str),
-    help="Index directory made by `semplan index`.",
-)
+@index_option
 @click.option(
     "--out",
     "-o",

@@ -8,14 +8,15 @@ import sys
 
 import click
 
+from semplan.cli._options import index_option
+
 HIT_CSV_FIELDS = ("rank", "score", "plan", "clause_id", "kind", "section", "item", "path", "text", "spans")
 ALIGN_CSV_FIELDS = ("clause_id", "path", "text", "plan", "match_clause_id", "match_path", "match_text", "score")
 
 
 @click.command(name="similar")
 @click.argument("text", required=False)
-@click.option("--index", "-i", "directory", required=True, type=click.Path(path_type=str),
-              help="Index directory made by `semplan index`.")
+@index_option
 @click.option("--clause", "-c", "clause_id", metavar="PLAN#N", help="Find clauses like this stored clause.")
 @click.option("--plan", "-p", "plan_id", metavar="PLAN",
               help="Align a plan: for each of its clauses, the best match in every other plan.")
