@@ -404,30 +404,13 @@ def _umask() -> int:
     return current
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the index is as shareable as any file
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _write_faiss_atomic(index: faiss.Index, path: Path) -> None:
-    import faiss
-
+def _replace_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """`write(temporary_path)`, fsync it, then rename it over `path`: readers see the old file or the new."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        faiss.write_index(index, tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the index is as shareable as any file
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -436,6 +419,16 @@ def _write_faiss_atomic(index: faiss.Index, path: Path) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    _replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def _write_faiss_atomic(index: faiss.Index, path: Path) -> None:
+    import faiss
+
+    _replace_atomically(path, lambda tmp: faiss.write_index(index, tmp))
 
 
 def _now() -> str:
