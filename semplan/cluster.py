@@ -376,6 +376,13 @@ class PriorityAnalysis:
     def unique_clauses(self, plan_id: str) -> list[Clause]:
         return [self.clauses[i] for i in self._rows_by_plan.get(plan_id, []) if self.results[i].unique]
 
+    def unique_clauses_least_echoed_first(self, plan_id: str) -> list[Clause]:
+        """A plan's unique clauses for reading: lowest best-match standard score elsewhere first."""
+        return sorted(
+            self.unique_clauses(plan_id),
+            key=lambda c: (self.result(c.clause_id).best_match_z or 0.0, c.n),
+        )
+
     def unique_priorities(self, plan_id: str) -> list[Priority]:
         return [p for p in self.priorities if p.tier == "unique" and p.plans == (plan_id,)]
 

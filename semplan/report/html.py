@@ -145,9 +145,7 @@ def render_html(
 
     plan_views = []
     for plan in analysis.plans:
-        unique = analysis.unique_clauses(plan)
-        # Least echoed first: the lowest best-match standard score elsewhere.
-        unique.sort(key=lambda c: (analysis.result(c.clause_id).best_match_z or 0.0, c.n))
+        unique = analysis.unique_clauses_least_echoed_first(plan)
         plan_views.append(
             {
                 "plan": plan,

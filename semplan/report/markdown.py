@@ -47,8 +47,7 @@ def render_markdown(
 ) -> str:
     plans = []
     for plan in analysis.plans:
-        unique = analysis.unique_clauses(plan)
-        unique.sort(key=lambda c: (analysis.result(c.clause_id).best_match_z or 0.0, c.n))
+        unique = analysis.unique_clauses_least_echoed_first(plan)
         plans.append(
             {
                 "plan": plan,
