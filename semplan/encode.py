@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from semplan._faults import fault_point
 from semplan.backends import Backend, load_backend
 from semplan.errors import ModelError, SemplanError, StoreError
 from semplan.models import DEFAULT_MODEL, ModelSpec, resolve_model
@@ -161,6 +162,7 @@ class EmbeddingCache:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        fault_point("embedding-cache-committed")
 
     @_reporting_errors
     def count(self, key_id: int | None = None) -> int:

@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semplan._faults import fault_point
 from semplan.errors import InputError, ModelMismatch, SemplanError, StoreError
 from semplan.models import DEFAULT_MODEL
 
@@ -404,8 +405,11 @@ def _umask() -> int:
     return current
 
 
-def _replace_atomically(path: Path, write: Callable[[str], None]) -> None:
-    """`write(temporary_path)`, fsync it, then rename it over `path`: readers see the old file or the new."""
+def _replace_atomically(path: Path, write: Callable[[str], None], *, fault_name: str | None = None) -> None:
+    """`write(temporary_path)`, fsync it, then rename it over `path`: readers see the old file or the new.
+
+    `fault_name` names the crash tests' fault points `<name>-temp-written` and `<name>-renamed`.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -413,22 +417,26 @@ def _replace_atomically(path: Path, write: Callable[[str], None]) -> None:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the index is as shareable as any file
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        if fault_name:
+            fault_point(f"{fault_name}-temp-written")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+    if fault_name:
+        fault_point(f"{fault_name}-renamed")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    _replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+def _write_atomic(path: Path, data: bytes, *, fault_name: str | None = None) -> None:
+    _replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data), fault_name=fault_name)
 
 
 def _write_faiss_atomic(index: faiss.Index, path: Path) -> None:
     import faiss
 
-    _replace_atomically(path, lambda tmp: faiss.write_index(index, tmp))
+    _replace_atomically(path, lambda tmp: faiss.write_index(index, tmp), fault_name="faiss")
 
 
 def _now() -> str:
@@ -1076,10 +1084,13 @@ class Corpus:
                 changed = bool(report.added or report.replaced)
                 if changed:
                     self._bump_generation()
+                    fault_point("index-encoded")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            if changed:
+                fault_point("index-committed")
             if changed or self.manifest["index"].get("generation") != self.generation():
                 self._persist_faiss(base, last_row_id)
         return report
@@ -1244,7 +1255,9 @@ class Corpus:
                 "updated": _now(),
             }
         )
-        _write_atomic(self.directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+        _write_atomic(
+            self.directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), fault_name="manifest"
+        )
         self.manifest = manifest
         self._faiss = index
         self._faiss_generation = generation

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from cli_runner import semplan
 from click.testing import CliRunner
+from crash import kill_at_fault_point
 
 from semplan.cli import cli
 from semplan.segment import segment
@@ -159,44 +157,69 @@ def test_remove_and_add_back(index_dir, tmp_path, sample_dir):
     assert code == 0 and "5 unchanged" in err
 
 
-def test_sigkill_mid_index_leaves_a_readable_index(index_dir, tmp_path, sample_dir, cache_env):
-    """Kill `semplan index` while it writes a sixth plan; the index must show 5 or 6 whole plans."""
+# (fault point, whether the new plan is committed when the writer dies there)
+CRASH_PHASES = [
+    ("index-encoded", False),
+    ("index-committed", True),
+    ("faiss-temp-written", True),
+    ("faiss-renamed", True),
+    ("manifest-temp-written", True),
+]
+
+
+@pytest.mark.parametrize(("point", "committed"), CRASH_PHASES, ids=[point for point, _ in CRASH_PHASES])
+def test_sigkill_at_each_write_phase(point, committed, index_dir, tmp_path, sample_dir, cache_env):
+    """Kill `semplan index` at one named phase of writing a sixth plan; the index shows exactly the
+    state that phase promises, and re-running the same command completes the work."""
     directory = tmp_path / "index"
     shutil.copytree(index_dir, directory)
-    before = {plan.plan_id: plan.n_clauses for plan in Corpus.open(directory).plans()}
-    # Every sentence changed, so every text is new: the writer spends seconds encoding inside its transaction.
+    with Corpus.open(directory) as corpus:
+        before = {plan.plan_id: plan.n_clauses for plan in corpus.plans()}
+        generation_before = corpus.generation()
+    manifest_before = json.loads((directory / "manifest.json").read_text())
     text = (sample_dir / "daqing-2021.txt").read_text(encoding="utf-8").replace("。", ",务求实效。")
     sixth = tmp_path / "daqing-revised.txt"
     sixth.write_text(text, encoding="utf-8")
+    whole_sixth = len(segment(text, "daqing-revised"))
     env = {**os.environ, "SEMPLAN_CACHE_DIR": cache_env}
-    process = subprocess.Popen(
+    kill_at_fault_point(
         [sys.executable, "-c", "from semplan.cli import main; main()", "index", str(sixth), "--out", str(directory)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        point, tmp_path / "fault-reached", env,
     )
-    lock = directory / ".lock"
-    deadline = time.monotonic() + 240
-    while lock.read_text().strip() != str(process.pid):  # the writer holds the lock: it is writing
-        assert process.poll() is None, process.stderr.read().decode()
-        assert time.monotonic() < deadline, "the index run never started writing"
-        time.sleep(0.05)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
 
+    after = dict(before, **{"daqing-revised": whole_sixth}) if committed else before
+    manifest = json.loads((directory / "manifest.json").read_text())
+    # The manifest is replaced last: at every phase the one on disk is still the previous one.
+    assert manifest == manifest_before
+    leftovers = sorted(path.name for path in directory.iterdir() if path.name.endswith(".tmp"))
+    new_faiss = f"vectors-{generation_before + 1:06d}.faiss"
+    if point == "faiss-temp-written":
+        assert len(leftovers) == 1 and leftovers[0].startswith(f".{new_faiss}.")
+    elif point == "manifest-temp-written":
+        assert len(leftovers) == 1 and leftovers[0].startswith(".manifest.json.")
+    else:
+        assert leftovers == []
+    assert (directory / new_faiss).exists() == (point in ("faiss-renamed", "manifest-temp-written"))
     with Corpus.open(directory) as corpus:
         plans = {plan.plan_id: plan.n_clauses for plan in corpus.plans()}
-        print("after SIGKILL the index shows the", "previous" if plans == before else "new", "state")
-        whole_sixth = len(segment(text, "daqing-revised"))  # never a part of the new plan
-        assert plans == before or (set(plans) == {*before, "daqing-revised"} and plans["daqing-revised"] == whole_sixth)
-        assert len(corpus.clauses()) == sum(plans.values()) == corpus.faiss_index().ntotal
+        assert plans == after
+        assert corpus.generation() == generation_before + committed
+        # A FAISS file the manifest does not name for this generation is never read: it is rebuilt.
+        assert len(corpus.clauses()) == sum(after.values()) == corpus.faiss_index().ntotal
         hits = corpus.similar(clause="daqing-2021#1", k=3)
         assert len(hits) == 3
     with sqlite3.connect(directory / "corpus.sqlite") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
     # The next run takes the (kernel-released) lock and completes the work.
     code, _, err = semplan("index", str(sixth), "--out", str(directory))
     assert code == 0, err
+    assert ("1 unchanged" if committed else "1 added") in err
     with Corpus.open(directory) as corpus:
-        assert "daqing-revised" in {plan.plan_id for plan in corpus.plans()}
+        assert {plan.plan_id: plan.n_clauses for plan in corpus.plans()} == dict(before, **{"daqing-revised": whole_sixth})
         assert corpus.manifest["index"]["generation"] == corpus.generation()
+        assert corpus.manifest["counts"] == {"plans": 6, "clauses": sum(before.values()) + whole_sixth}
+        assert corpus.faiss_index().ntotal == sum(before.values()) + whole_sixth
+    names = sorted(path.name for path in directory.iterdir())
+    assert not [name for name in names if name.endswith(".tmp")]
+    assert [name for name in names if name.endswith(".faiss")] == [corpus.manifest["index"]["file"]]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -269,7 +268,6 @@ def _recombined(n: int, seed: int) -> np.ndarray:
 def test_ivf_recall_at_10_on_200k_vectors():
     """The approximate index the store switches to above its threshold keeps recall@10 ≥ 0.95."""
     n = 200_000
-    started = time.perf_counter()
     vectors = _recombined(n, seed=7)
     queries = _recombined(200, seed=8)  # held out: not members of the index
     ids = np.arange(n, dtype=np.int64) + 1
@@ -288,7 +286,6 @@ def test_ivf_recall_at_10_on_200k_vectors():
     excluded = exact[:, 0]
     _, filtered = faiss_search(index, queries, 10, exclude_ids=excluded)
     assert not (filtered == excluded[:, None]).any() and (filtered >= 0).all()
-    assert time.perf_counter() - started < 90
 
 
 def test_empty_index_searches_to_nothing(corpus, tmp_path):
