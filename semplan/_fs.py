@@ -1,0 +1,153 @@
+"""File-system plumbing written once: atomic replacement, exclusive locks, JSON files, the cache directory.
+
+Every file semplan writes for others to read (index files, manifests, reports, model exports) goes
+through `replace_atomically`: a reader sees the old file or the new one, never half of one, and a
+killed writer leaves at most a hidden `.NAME.*.tmp` beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from semplan._faults import fault_point
+from semplan.errors import LockBusy
+
+
+def cache_dir() -> Path:
+    """$SEMPLAN_CACHE_DIR, else ~/.cache/semplan: embeddings, ONNX exports of read-only models."""
+    env = os.environ.get("SEMPLAN_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "semplan"
+
+
+def umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (a no-op where directories cannot be opened, as on Windows)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None], *, fault_name: str | None = None) -> Path:
+    """`write(temporary_path)`, fsync it, give it the umask's mode, then rename it over `path`.
+
+    `fault_name` names the crash tests' fault points `<name>-temp-written` and `<name>-renamed`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        os.chmod(temporary, 0o666 & ~umask())  # mkstemp makes 0600; outputs are as shareable as any file
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        if fault_name:
+            fault_point(f"{fault_name}-temp-written")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    if fault_name:
+        fault_point(f"{fault_name}-renamed")
+    return path
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, fault_name: str | None = None) -> Path:
+    return replace_atomically(path, lambda temporary: temporary.write_bytes(data), fault_name=fault_name)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, newline: str | None = None, encoding: str = "utf-8") -> Path:
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", encoding=encoding, newline=newline) as handle:
+            handle.write(text)
+
+    return replace_atomically(path, write)
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, *, fault_name: str | None = None) -> Path:
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"), fault_name=fault_name)
+
+
+def read_json(path: str | os.PathLike) -> Any | None:
+    """The parsed file, or None if it is missing or not JSON (callers decide what that means)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Swap a finished directory into place; the old one is removed only after the rename."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _try_lock(handle: IO[str], wait: bool) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        handle.seek(0)
+        mode = msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK
+        try:
+            msvcrt.locking(handle.fileno(), mode, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, *, wait: bool = True, what: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block.
+
+    The operating system releases it when the process dies, so a killed writer never leaves a
+    stale lock. With `wait=False`, a lock held by another process raises `LockBusy` naming `what`
+    and the holder's pid, which the holder writes into the file.
+    """
+    path = Path(path)
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    try:
+        if not _try_lock(handle, wait):
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise LockBusy(f"{what or path} is being written by another process (pid {holder}); try again when it finishes")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
+    finally:
+        handle.close()
