@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from semplan import eval as evaluation
+import semplan.evaluation as evaluation
 from semplan.models import DEFAULT_MODEL
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "use")
