@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from cli_runner import semplan
 
-from semplan import eval as evaluation
-from semplan.eval import EvalError
+from semplan import evaluation
+from semplan.errors import EvalError
 from semplan.search import Hit
 from semplan.segment import Clause
 
@@ -262,7 +262,7 @@ def test_anchor_falls_back_to_the_clause_overlapping_the_snippet():
     source = "1. 开展课后服务。"
     # The segmenter left the list marker "1. " out of the clause.
     clause = Clause("a", 1, "sentence", "开展课后服务。", "开展课后服务。", ((3, 10),))
-    anchors = evaluation._Anchors(FakeCorpus({"a": source}, {"a": [clause]}, {}))
+    anchors = evaluation.GoldAnchors(FakeCorpus({"a": source}, {"a": [clause]}, {}))
     assert anchors.anchor("a", "1. 开展", 0, "test") == (3, clause)
     assert anchors.anchor("a", "课后服务", 5, "test") == (5, clause)
     assert anchors.anchor("a", "。", 9, "test") == (9, clause)
@@ -438,7 +438,7 @@ def test_gold_offsets_index_the_decoded_text(index_dir, dev_gold):
     from semplan.store import Corpus
 
     with Corpus.open(index_dir) as corpus:
-        anchors = evaluation._Anchors(corpus)
+        anchors = evaluation.GoldAnchors(corpus)
         for theme in dev_gold["themes"]:
             for plan_id, entry in theme["plans"].items():
                 if entry["addresses"]:
