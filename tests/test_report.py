@@ -265,7 +265,7 @@ def test_report_without_a_map_or_sources(tmp_path):
         "without sources, links give file and offsets"
     )
     (tmp_path / "file").write_text("x")
-    from semplan.errors import SemplanError
+    from semplan.errors import InvalidArgument
 
-    with pytest.raises(SemplanError, match="not a directory"):
+    with pytest.raises(InvalidArgument, match="not a directory"):
         write_report(analysis, tmp_path / "file")

@@ -9,7 +9,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semplan.segment import CLAUSE_KINDS, Clause, item_number_gaps, plan_stats, segment, segment_document
+from semplan.errors import InvalidArgument
+from semplan.segment import (
+    CLAUSE_KINDS,
+    Clause,
+    format_spans,
+    item_number_gaps,
+    plan_stats,
+    segment,
+    segment_document,
+    span_extent,
+)
 
 BOILERPLATE = ["设为首页", "加入收藏", "联系我们", "扫一扫在手机打开当前页", "分享:", "浏览次数", "访问量",
                "发布时间", "来源:", "上传人", "文档编号", "点击查看更多", "展开阅读全文", "备案号"]
@@ -285,10 +295,19 @@ def test_empty_and_blank_text_give_no_clauses():
 
 
 def test_clause_rejects_bad_spans():
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgument):
         Clause("p", 1, "sentence", "ab", "ab", ((3, 5), (4, 6)))
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgument):
         Clause("p", 1, "heading", "ab", "ab", ((0, 2),))
+    with pytest.raises(ValueError):  # InvalidArgument is a ValueError too
+        Clause("p", 1, "sentence", "ab", "ab", ())
+
+
+def test_spans_are_written_one_way(by_plan):
+    clause = next(c for c in by_plan["xx-county-2021"] if "加强高考选课指导和考后报考辅导" in c.text)
+    (first_start, first_end), (second_start, second_end) = clause.spans
+    assert format_spans(clause.spans) == f"{first_start}-{first_end}+{second_start}-{second_end}"
+    assert clause.extent == span_extent(clause.spans) == (first_start, second_end)
 
 
 # --- properties -------------------------------------------------------------------------------------

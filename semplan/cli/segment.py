@@ -10,6 +10,7 @@ import sys
 import click
 
 from semplan.errors import InputError
+from semplan.segment import format_spans
 
 CSV_FIELDS = ("clause_id", "plan_id", "n", "kind", "section_number", "section_title", "item_number",
               "item_title", "spans", "text", "match_text")
@@ -93,11 +94,11 @@ class _ClauseWriter:
                 click.echo(prefix + json.dumps(clause.to_dict(), ensure_ascii=False))
             elif self.style == "csv":
                 record = clause.to_dict()
-                record["spans"] = _spans_text(clause.spans)
+                record["spans"] = format_spans(clause.spans)
                 self._csv_row([record[field] for field in CSV_FIELDS])
             else:
                 location = clause.path or "-"
-                click.echo(f"{clause.clause_id}\t{clause.kind}\t{location}\t{_spans_text(clause.spans)}\t{clause.text}")
+                click.echo(f"{clause.clause_id}\t{clause.kind}\t{location}\t{format_spans(clause.spans)}\t{clause.text}")
             self.count += 1
 
     def _csv_row(self, values) -> None:
@@ -109,10 +110,6 @@ class _ClauseWriter:
     def close(self) -> None:
         if self.style == "json":
             click.echo("[]" if self.count == 0 else "]")
-
-
-def _spans_text(spans) -> str:
-    return "+".join(f"{start}-{end}" for start, end in spans)
 
 
 def _print_stats(stats, as_json: bool) -> None:

@@ -1,6 +1,7 @@
 """Report writers: report.html, report.md, priorities.csv, clauses.csv, report.json.
 
-One module per output; `write_report` writes them all into one directory.
+One module per output, each reading the one view model (`view.report_view`); `write_report`
+writes them all into one directory.
 """
 
 from __future__ import annotations
@@ -8,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from semplan.cluster import PriorityAnalysis
+from semplan.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from semplan.cluster import PriorityAnalysis
 
 REPORT_FILES = ("report.html", "report.md", "priorities.csv", "clauses.csv", "report.json")
 
@@ -34,30 +38,19 @@ def write_report(
     from semplan.report.json_export import write_json
     from semplan.report.markdown import write_markdown
     from semplan.report.tables import write_clauses_csv, write_priorities_csv
+    from semplan.report.view import report_view
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        from semplan.errors import SemplanError
-
-        raise SemplanError(f"report output {out} exists and is not a directory")
+        raise InvalidArgument(f"report output {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    metadata = dict(metadata or {})
-    json_metadata = dict(metadata)
-    if source_paths:
-        json_metadata["sources"] = dict(source_paths)
+    view = report_view(analysis, sources=sources, source_paths=source_paths, title=title, metadata=metadata)
     return {
-        "report.html": write_html(
-            analysis,
-            out / "report.html",
-            sources=sources,
-            source_paths=source_paths,
-            title=title,
-            metadata=metadata,
-        ),
-        "report.md": write_markdown(analysis, out / "report.md", title=title, metadata=metadata),
-        "priorities.csv": write_priorities_csv(analysis, out / "priorities.csv"),
-        "clauses.csv": write_clauses_csv(analysis, out / "clauses.csv"),
-        "report.json": write_json(analysis, out / "report.json", metadata=json_metadata),
+        "report.html": write_html(view, out / "report.html"),
+        "report.md": write_markdown(view, out / "report.md"),
+        "priorities.csv": write_priorities_csv(view, out / "priorities.csv"),
+        "clauses.csv": write_clauses_csv(view, out / "clauses.csv"),
+        "report.json": write_json(view, out / "report.json"),
     }
 
 

@@ -7,20 +7,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from semplan.cluster import PriorityAnalysis
-from semplan.report._io import write_text_atomic
+from semplan._fs import write_text_atomic
+from semplan.report.view import ReportView
 
 
-def report_data(analysis: PriorityAnalysis, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`analysis.to_dict()` plus where it came from (`metadata`: index, model, sources)."""
-    data = {"format": "semplan-report", "format_version": 1}
-    data.update(metadata or {})
-    data.update(analysis.to_dict())
+def report_data(view: ReportView) -> dict[str, Any]:
+    """`analysis.to_dict()` plus where it came from: the view's metadata (index, model) and the
+    plans' source files under `sources`."""
+    data: dict[str, Any] = {"format": "semplan-report", "format_version": 1}
+    data.update(view.metadata)
+    if view.source_paths:
+        data["sources"] = dict(view.source_paths)
+    data.update(view.analysis.to_dict())
     return data
 
 
-def write_json(
-    analysis: PriorityAnalysis, path: str | os.PathLike, metadata: dict[str, Any] | None = None
-) -> Path:
-    text = json.dumps(report_data(analysis, metadata), ensure_ascii=False, indent=1)
+def write_json(view: ReportView, path: str | os.PathLike) -> Path:
+    text = json.dumps(report_data(view), ensure_ascii=False, indent=1)
     return write_text_atomic(path, text + "\n")

@@ -13,18 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from semplan.cluster import PriorityAnalysis
+from semplan.report.view import ReportView, plan_colour
 
 # The heatmap and the map label stay legible up to about this many priorities.
 MAX_HEATMAP_PRIORITIES = 120
 MAX_MAP_LABELS = 40
 # Above this many points plotly's WebGL scatter stays responsive; SVG does not.
 WEBGL_FROM = 5000
-# Colours for plans (Okabe–Ito, then Tableau), repeated when there are more plans.
-PLAN_COLOURS = [
-    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
-    "#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#76B7B2", "#EDC948", "#FF9DA7", "#9C755F",
-]  # fmt: skip
 
 
 def _escape(text: str, limit: int | None = None) -> str:
@@ -33,12 +28,9 @@ def _escape(text: str, limit: int | None = None) -> str:
     return html.escape(text, quote=True)
 
 
-def plan_colour(index: int) -> str:
-    return PLAN_COLOURS[index % len(PLAN_COLOURS)]
-
-
-def priorities_heatmap(analysis: PriorityAnalysis) -> dict[str, Any]:
+def priorities_heatmap(view: ReportView) -> dict[str, Any]:
     """Plans (rows) × priorities (columns, report order): clauses of each plan in each priority."""
+    analysis = view.analysis
     shown = analysis.priorities[:MAX_HEATMAP_PRIORITIES]
     columns = [f"P{p.priority_id}" for p in shown]
     z = [[dict(p.coverage).get(plan, 0) for p in shown] for plan in analysis.plans]
@@ -73,29 +65,24 @@ def priorities_heatmap(analysis: PriorityAnalysis) -> dict[str, Any]:
     }
 
 
-def clause_map(analysis: PriorityAnalysis) -> dict[str, Any] | None:
+def clause_map(view: ReportView) -> dict[str, Any] | None:
     """Every clause at its 2-D UMAP position, one trace per plan, the biggest priorities labelled."""
-    if analysis.map_xy is None or not len(analysis.clauses):
+    analysis = view.analysis
+    if analysis.map_xy is None or not len(view.clauses):
         return None
     xy = np.asarray(analysis.map_xy)
     scatter = "scattergl" if len(xy) >= WEBGL_FROM else "scatter"
     plan_index = {plan: i for i, plan in enumerate(analysis.plans)}
     by_plan: dict[str, list[int]] = {plan: [] for plan in analysis.plans}
-    for i, clause in enumerate(analysis.clauses):
+    for i, clause in enumerate(view.clauses):
         by_plan[clause.plan_id].append(i)
     data: list[dict[str, Any]] = []
     for plan, rows in by_plan.items():
         hover = []
         for i in rows:
-            result = analysis.results[i]
-            where = (
-                f"P{result.priority_id} {_escape(analysis.priority(result.priority_id).label)}"
-                if result.priority_id is not None
-                else "outlier"
-            )
-            hover.append(
-                f"{_escape(analysis.clauses[i].clause_id)} · {where}<br>{_escape(analysis.clauses[i].text, 80)}"
-            )
+            clause = view.clauses[i]
+            where = f"P{clause.priority_id} {_escape(clause.priority_label)}" if not clause.outlier else "outlier"
+            hover.append(f"{_escape(clause.clause_id)} · {where}<br>{_escape(clause.text, 80)}")
         data.append(
             {
                 "type": scatter,
@@ -111,7 +98,7 @@ def clause_map(analysis: PriorityAnalysis) -> dict[str, Any] | None:
     labelled = sorted(analysis.priorities, key=lambda p: (-p.size, p.priority_id))[:MAX_MAP_LABELS]
     label_x, label_y, label_text = [], [], []
     for priority in labelled:
-        rows = [analysis._clause_index[clause_id] for clause_id in priority.clause_ids]
+        rows = [view.row(clause_id) for clause_id in priority.clause_ids]
         label_x.append(round(float(np.median(xy[rows, 0])), 4))
         label_y.append(round(float(np.median(xy[rows, 1])), 4))
         label_text.append(
@@ -142,8 +129,9 @@ def clause_map(analysis: PriorityAnalysis) -> dict[str, Any] | None:
     }
 
 
-def plan_matrix(analysis: PriorityAnalysis) -> dict[str, Any]:
+def plan_matrix(view: ReportView) -> dict[str, Any]:
     """Plan × plan: share of the row plan's clauses with a match in the column plan."""
+    analysis = view.analysis
     plans = [_escape(plan) for plan in analysis.plans]
     shares = np.asarray(analysis.plan_similarity, dtype=float)
     off_diagonal = ~np.eye(len(shares), dtype=bool)
@@ -182,12 +170,12 @@ def plan_matrix(analysis: PriorityAnalysis) -> dict[str, Any]:
     }
 
 
-def figures(analysis: PriorityAnalysis) -> dict[str, dict[str, Any]]:
+def figures(view: ReportView) -> dict[str, dict[str, Any]]:
     """The report's figures by element id (the clause map is absent without 2-D coordinates)."""
     found = {
-        "fig-heatmap": priorities_heatmap(analysis),
-        "fig-map": clause_map(analysis),
-        "fig-plans": plan_matrix(analysis),
+        "fig-heatmap": priorities_heatmap(view),
+        "fig-map": clause_map(view),
+        "fig-plans": plan_matrix(view),
     }
     return {key: figure for key, figure in found.items() if figure is not None}
 

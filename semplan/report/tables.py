@@ -7,8 +7,8 @@ import io
 import os
 from pathlib import Path
 
-from semplan.cluster import PriorityAnalysis
-from semplan.report._io import write_text_atomic
+from semplan._fs import write_text_atomic
+from semplan.report.view import ReportView
 
 
 def _csv_text(header: list[str], rows: list[list[object]]) -> str:
@@ -23,8 +23,9 @@ def _round(value: float | None, digits: int = 4) -> object:
     return "" if value is None else round(value, digits)
 
 
-def priorities_table(analysis: PriorityAnalysis) -> tuple[list[str], list[list[object]]]:
+def priorities_table(view: ReportView) -> tuple[list[str], list[list[object]]]:
     """One row per priority in report order, with one clause-count column per plan."""
+    plans = view.analysis.plans
     header = [
         "priority_id",
         "label",
@@ -36,9 +37,10 @@ def priorities_table(analysis: PriorityAnalysis) -> tuple[list[str], list[list[o
         "cohesion",
         "central_clause_id",
         "central_clause",
-    ] + [f"clauses_in:{plan}" for plan in analysis.plans]
+    ] + [f"clauses_in:{plan}" for plan in plans]
     rows = []
-    for priority in analysis.priorities:
+    for shown in view.priorities:
+        priority = shown.priority
         coverage = dict(priority.coverage)
         rows.append(
             [
@@ -51,14 +53,14 @@ def priorities_table(analysis: PriorityAnalysis) -> tuple[list[str], list[list[o
                 priority.size,
                 _round(priority.cohesion),
                 priority.central_clause_id,
-                analysis.clause(priority.central_clause_id).text,
+                shown.central.text,
             ]
-            + [coverage.get(plan, 0) for plan in analysis.plans]
+            + [coverage.get(plan, 0) for plan in plans]
         )
     return header, rows
 
 
-def clauses_table(analysis: PriorityAnalysis) -> tuple[list[str], list[list[object]]]:
+def clauses_table(view: ReportView) -> tuple[list[str], list[list[object]]]:
     """One row per clause in corpus order: where it landed and its best match elsewhere."""
     header = [
         "clause_id",
@@ -81,36 +83,35 @@ def clauses_table(analysis: PriorityAnalysis) -> tuple[list[str], list[list[obje
         "text",
     ]
     rows = []
-    for clause, result in zip(analysis.clauses, analysis.results, strict=True):
-        label = analysis.priority(result.priority_id).label if result.priority_id is not None else ""
+    for clause in view.clauses:
         rows.append(
             [
                 clause.clause_id,
                 clause.plan_id,
                 clause.n,
                 clause.kind,
-                "" if result.priority_id is None else result.priority_id,
-                label,
-                _round(result.score),
-                _round(result.membership),
-                int(result.assigned),
-                int(result.priority_id is None),
-                int(result.unique),
-                result.best_match_id or "",
-                _round(result.best_match_score),
-                _round(result.best_match_z, 2),
-                clause.path or "",
-                clause.spans[0][0] if clause.spans else "",
-                clause.spans[-1][1] if clause.spans else "",
+                "" if clause.priority_id is None else clause.priority_id,
+                clause.priority_label,
+                _round(clause.score),
+                _round(clause.membership),
+                int(clause.assigned),
+                int(clause.outlier),
+                int(clause.unique),
+                clause.best_match_id or "",
+                _round(clause.best_match_score),
+                _round(clause.best_match_z, 2),
+                clause.path,
+                clause.start,
+                clause.end,
                 clause.text,
             ]
         )
     return header, rows
 
 
-def write_priorities_csv(analysis: PriorityAnalysis, path: str | os.PathLike) -> Path:
-    return write_text_atomic(path, _csv_text(*priorities_table(analysis)), newline="")
+def write_priorities_csv(view: ReportView, path: str | os.PathLike) -> Path:
+    return write_text_atomic(path, _csv_text(*priorities_table(view)), newline="")
 
 
-def write_clauses_csv(analysis: PriorityAnalysis, path: str | os.PathLike) -> Path:
-    return write_text_atomic(path, _csv_text(*clauses_table(analysis)), newline="")
+def write_clauses_csv(view: ReportView, path: str | os.PathLike) -> Path:
+    return write_text_atomic(path, _csv_text(*clauses_table(view)), newline="")

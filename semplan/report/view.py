@@ -1,0 +1,226 @@
+"""The report's view model: what a clause, a priority and a plan show, built once per report.
+
+Every writer (HTML, Markdown, the CSV tables, JSON, the figures) reads a `ReportView`, so a row
+means the same thing in every file and a change to what a clause shows is made in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from semplan.cluster import ClauseResult, Priority, PriorityAnalysis
+    from semplan.segment import Clause
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Embedding every plan's full text keeps the links to source positions inside the page;
+# beyond this many characters the page would get unwieldy, so links give file + offsets.
+MAX_EMBEDDED_SOURCE_CHARS = 3_000_000
+# Clauses listed under one priority / one plan's unique list before "… more in clauses.csv".
+MAX_CLAUSES_PER_PRIORITY = 60
+MAX_UNIQUE_CLAUSES_PER_PLAN = 40
+# Colours for plans (Okabe–Ito, then Tableau), repeated when there are more plans.
+PLAN_COLOURS = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000",
+    "#4E79A7", "#F28E2B", "#59A14F", "#B07AA1", "#76B7B2", "#EDC948", "#FF9DA7", "#9C755F",
+]  # fmt: skip
+
+
+def plan_colour(index: int) -> str:
+    return PLAN_COLOURS[index % len(PLAN_COLOURS)]
+
+
+def anchor(clause_id: str) -> str:
+    """The element id of a clause in the page's source view (`plan#n` → `c-plan-n`)."""
+    return "c-" + clause_id.replace("#", "-").replace(" ", "_")
+
+
+@dataclass(frozen=True)
+class ClauseView:
+    """One clause as every output shows it: its text and place, and where it landed."""
+
+    clause_id: str
+    plan_id: str
+    n: int
+    kind: str
+    text: str
+    path: str  # `一、section › 3. item`, or "" outside any section
+    start: int  # the clause's extent in its source: first span's start, last span's end
+    end: int
+    anchor: str
+    priority_id: int | None
+    priority_label: str  # "" for an outlier
+    score: float | None
+    membership: float
+    assigned: bool
+    outlier: bool
+    unique: bool
+    central: bool  # the most central clause of its priority
+    best_match_id: str | None
+    best_match_score: float | None
+    best_match_z: float | None
+
+
+@dataclass(frozen=True)
+class PriorityView:
+    priority: Priority
+    central: ClauseView
+    by_plan: list[tuple[str, list[ClauseView]]]  # the first MAX_CLAUSES_PER_PRIORITY, by plan
+    hidden: int  # clauses beyond those
+
+
+@dataclass(frozen=True)
+class PlanView:
+    plan: str
+    colour: str
+    path: str | None  # the plan's file, when known
+    n_clauses: int
+    unique_priorities: list[Priority]
+    unique_clauses: list[ClauseView]  # least echoed elsewhere first, the first MAX_UNIQUE_CLAUSES_PER_PLAN
+    unique_total: int
+    outliers: list[ClauseView]
+    source: str | None  # the decoded text, when the page embeds sources
+
+
+@dataclass
+class ReportView:
+    analysis: PriorityAnalysis
+    title: str
+    metadata: dict[str, Any]
+    generated: str
+    clauses: list[ClauseView]  # aligned with analysis.clauses
+    priorities: list[PriorityView]  # report order
+    plans: list[PlanView]
+    tier_counts: dict[str, int]
+    n_outliers: int
+    n_assigned: int
+    n_unique: int
+    plan_similarity: list[tuple[str, list[tuple[str, float]]]]  # row plan → (column plan, share)
+    source_paths: dict[str, str | None]
+    embed_sources: bool
+    _rows: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rows = {clause.clause_id: i for i, clause in enumerate(self.clauses)}
+
+    def row(self, clause_id: str) -> int:
+        """The clause's position in `clauses`, and so in the analysis' arrays (map_xy)."""
+        return self._rows[clause_id]
+
+
+def report_view(
+    analysis: PriorityAnalysis,
+    *,
+    sources: Mapping[str, str] | None = None,
+    source_paths: Mapping[str, str | None] | None = None,
+    title: str = "semplan report",
+    metadata: Mapping[str, Any] | None = None,
+) -> ReportView:
+    """The view of `analysis`. `sources` (plan → decoded text) are embedded in the page unless
+    too big; `source_paths` (plan → file) are shown beside each plan."""
+    sources = dict(sources or {})
+    source_paths = dict(source_paths or {})
+    embed_sources = bool(sources) and sum(len(t) for t in sources.values()) <= MAX_EMBEDDED_SOURCE_CHARS
+    central_ids = {priority.central_clause_id for priority in analysis.priorities}
+    clauses = [
+        _clause_view(analysis, clause, result, clause.clause_id in central_ids)
+        for clause, result in zip(analysis.clauses, analysis.results, strict=True)
+    ]
+    by_id = {view.clause_id: view for view in clauses}
+
+    priorities = []
+    for priority in analysis.priorities:
+        by_plan: dict[str, list[ClauseView]] = {}
+        for clause_id in priority.clause_ids[:MAX_CLAUSES_PER_PRIORITY]:
+            by_plan.setdefault(by_id[clause_id].plan_id, []).append(by_id[clause_id])
+        priorities.append(
+            PriorityView(
+                priority=priority,
+                central=by_id[priority.central_clause_id],
+                by_plan=[(plan, by_plan[plan]) for plan in analysis.plans if plan in by_plan],
+                hidden=max(0, priority.size - MAX_CLAUSES_PER_PRIORITY),
+            )
+        )
+
+    plans = []
+    for index, plan in enumerate(analysis.plans):
+        unique = analysis.unique_clauses_least_echoed_first(plan)
+        plans.append(
+            PlanView(
+                plan=plan,
+                colour=plan_colour(index),
+                path=source_paths.get(plan),
+                n_clauses=len(analysis.plan_clauses(plan)),
+                unique_priorities=analysis.unique_priorities(plan),
+                unique_clauses=[by_id[c.clause_id] for c in unique[:MAX_UNIQUE_CLAUSES_PER_PLAN]],
+                unique_total=len(unique),
+                outliers=[by_id[c.clause_id] for c in analysis.plan_outliers(plan)],
+                source=sources[plan] if embed_sources and plan in sources else None,
+            )
+        )
+
+    return ReportView(
+        analysis=analysis,
+        title=title,
+        metadata=dict(metadata or {}),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        clauses=clauses,
+        priorities=priorities,
+        plans=plans,
+        tier_counts=analysis.tier_counts(),
+        n_outliers=len(analysis.outliers),
+        n_assigned=sum(r.assigned for r in analysis.results),
+        n_unique=sum(r.unique for r in analysis.results),
+        plan_similarity=[
+            (a, [(b, float(analysis.plan_similarity[i, j])) for j, b in enumerate(analysis.plans)])
+            for i, a in enumerate(analysis.plans)
+        ],
+        source_paths=source_paths,
+        embed_sources=embed_sources,
+    )
+
+
+def _clause_view(analysis: PriorityAnalysis, clause: Clause, result: ClauseResult, central: bool) -> ClauseView:
+    start, end = clause.extent
+    return ClauseView(
+        clause_id=clause.clause_id,
+        plan_id=clause.plan_id,
+        n=clause.n,
+        kind=clause.kind,
+        text=clause.text,
+        path=clause.path or "",
+        start=start,
+        end=end,
+        anchor=anchor(clause.clause_id),
+        priority_id=result.priority_id,
+        priority_label=analysis.priority(result.priority_id).label if result.priority_id is not None else "",
+        score=result.score,
+        membership=result.membership,
+        assigned=result.assigned,
+        outlier=result.priority_id is None,
+        unique=result.unique,
+        central=central,
+        best_match_id=result.best_match_id,
+        best_match_score=result.best_match_score,
+        best_match_z=result.best_match_z,
+    )
+
+
+def jinja_environment(*, autoescape: bool, keep_trailing_newline: bool = False) -> Any:
+    """The report templates' environment: a missing name fails, block tags leave no blank lines."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=keep_trailing_newline,
+    )
+    environment.filters["percent"] = lambda value: f"{value:.0%}"
+    return environment
