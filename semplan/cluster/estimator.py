@@ -2,7 +2,7 @@
 
 Large corpora are fitted on a seeded sample and the other clauses placed beside their nearest
 sample clauses: UMAP's cost grows with the rows it optimises, and a seed keeps it on one thread
-(docs/clustering-design.md has the measurements behind every default here).
+(docs/clustering-design.md has the measurements behind these choices).
 """
 
 from __future__ import annotations

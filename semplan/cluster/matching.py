@@ -132,8 +132,8 @@ def cross_plan_matches(
     def take(rows: tuple[int, int], columns: tuple[int, int], scores: np.ndarray, flip: bool) -> None:
         """Fold one tile (sorted order, same-plan pairs at -inf) into the results of
         `rows`: scores is rows × columns, or columns × rows when `flip` (read along
-        axis 0 plan by plan rather than transposed: a transpose or an axis-0 argmax of
-        a tile costs a fifth of its product)."""
+        axis 0 plan by plan: a transpose or an axis-0 argmax of a tile costs a good
+        share of its product)."""
         r0, r1 = rows
         c0, c1 = columns
         column_plans = sorted_plan[c0:c1]
