@@ -75,9 +75,10 @@ def find_priorities(
     this way or through the object, not both. `timings`, when given, receives the
     seconds each stage took (for benchmarks).
     """
-    clusterer, options = _configure(clusterer, options, settings)
+    # Imported here: the estimator brings scikit-learn, which only a run needs.
     from semplan.cluster.estimator import as_unit_rows
 
+    clusterer, options = _configure(clusterer, options, settings)
     clock = _StageClock(timings)
     clauses = list(clauses)
     X = as_unit_rows(vectors)
