@@ -12,37 +12,11 @@ Each size runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own; a
 4,500-clause warm-up in that process pays numba's one-off UMAP compilation first (the
 NN-descent path UMAP takes above 4,096 rows included), and that time, warm-up run
 included, is reported apart (`compile_s`). Stage times come from find_priorities'
-`timings`: UMAP + HDBSCAN, labels, cross-plan matching (an exact n × n product in row
-blocks), and the 2-D map for the report.
+`timings`: UMAP + HDBSCAN, labels, cross-plan matching (an exact n × n product in
+tiles), and the 2-D map for the report.
 
-Measured 2026-11-23 on 2 cores shared with other jobs (load average 3.6-6), default
-parameters, seed 42, 2-D map included. Before (the first version of semplan/cluster.py):
-
-    clauses  plans  wall    UMAP+HDBSCAN  matching  2-D map  labels  peak RSS  priorities
-    10,000   84     99 s   56 s          6 s       35 s     3 s     0.7 GB    537
-    100,000  834    764 s  363 s         275 s     85 s     39 s    2.1 GB    611
-
-After (one run each, load average in the last column; 10k ran beside the test suite):
-
-| clauses | plans | wall s | UMAP+HDBSCAN s | labels s | matching s | 2-D map s | peak RSS GB | priorities | outliers | UMAP fitted on | load |
-|---|---|---|---|---|---|---|---|---|---|---|---|
-| 10,000 | 84 | 111 | 78 | 0 | 3 | 29 | 0.73 | 537 | 197 | 10,000 | 5.1 |
-| 100,000 | 834 | 215 | 92 | 1 | 105 | 15 | 1.57 | 684 | 5,147 | 20,000 | 3.6 |
-
-What changed: UMAP is fitted on a seeded 20k sample above 30k clauses and the rest
-placed among their nearest sample clauses (PriorityClusterer); the 2-D map is laid
-out on the same sample (and runs 200 epochs above 5k rows); cross-plan matching
-computes each pair of tiles once and uses it both ways, with a vectorised median
-(identical results at 10k, 2x faster; np.nanmedian alone was ~50 s at 100k); labels
-segment each distinct text once (the synthetic corpus repeats the 614 sample texts,
-so that stage's gain is larger here than on real plans). The 100k target (≤ 3 min)
-is missed by ~35 s on this busy machine: what remains is the exact matching, 3.85
-TFLOP of float32 BLAS at ~37 GFLOP/s (two shared AVX2 cores), and UMAP, which a seed
-keeps single-threaded (umap-learn's parallel SGD is racy, so not repeatable). A
-FAISS IVF top-512 candidate search was measured for the matching and dropped: at 30k
-clauses it agreed with exact on 99.6% of matched plans but ran slower than BLAS here.
-At 10k nothing about UMAP changes (no sampling below 30k), so that row moves with
-the machine's load.
+Results, before and after the large-corpus changes, and what they mean:
+docs/clustering-design.md (benchmark log).
 
     python -m benchmarks.cluster            # 10k and 100k clauses
     python -m benchmarks.cluster --quick    # 2k, for a smoke run

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from semplan.cluster import (
-    ClusteringError,
+    AnalysisOptions,
     PriorityClusterer,
     assign_to_nearest,
     class_keywords,
@@ -22,6 +22,7 @@ from semplan.cluster import (
     match_z_thresholds,
     stop_words,
 )
+from semplan.errors import ClusteringError, InvalidArgument
 from semplan.segment import Clause
 
 GOLD_TIER = {"all5": "all", "four": "several", "three": "several", "two": "several", "unique": "unique"}
@@ -65,6 +66,48 @@ def test_init_only_stores_parameters():
         7,
     )
     assert not hasattr(clusterer, "labels_")
+
+
+def test_clone_gives_an_unfitted_copy_that_finds_the_same_labels():
+    from sklearn.base import clone
+    from sklearn.decomposition import PCA
+
+    _, vectors, _ = synthetic_corpus()
+    fitted = PriorityClusterer(min_cluster_size=4, random_state=3).fit(vectors)
+    copy = clone(fitted)
+    assert not hasattr(copy, "labels_")
+    assert copy.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(copy.fit(vectors).labels_, fitted.labels_)
+    assert repr(PriorityClusterer(min_cluster_size=4)) == "PriorityClusterer(min_cluster_size=4)"
+    injected = PriorityClusterer(reducer=PCA(n_components=4))
+    assert injected.get_params()["reducer__n_components"] == 4
+    assert clone(injected).set_params(reducer__n_components=3, random_state=5).reducer.n_components == 3
+    assert injected.reducer.n_components == 4, "clone copies the injected reducer too"
+
+
+def test_find_priorities_takes_each_setting_once():
+    clauses, vectors, _ = synthetic_corpus()
+    with pytest.raises(InvalidArgument, match="min_cluster_size"):
+        find_priorities(clauses, vectors, PriorityClusterer(), min_cluster_size=4)
+    with pytest.raises(InvalidArgument, match="map_2d"):
+        find_priorities(clauses, vectors, options=AnalysisOptions(), map_2d=False)
+    with pytest.raises(InvalidArgument, match="unexpected keyword arguments: colour"):
+        find_priorities(clauses, vectors, colour="red")
+    by_keywords = find_priorities(clauses, vectors, min_cluster_size=4, seed=3, map_2d=False)
+    by_objects = find_priorities(
+        clauses, vectors, PriorityClusterer(min_cluster_size=4, random_state=3), AnalysisOptions(map_2d=False)
+    )
+    assert by_objects.to_dict() == by_keywords.to_dict()
+    assert by_objects.parameters["seed"] == 3
+
+
+def test_the_cluster_commands_do_not_import_scikit_learn_for_help():
+    import subprocess
+    import sys
+
+    probe = "import sys, semplan.cli.cluster, semplan.cli.report; print('sklearn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_injected_reducer_and_clusterer_are_used_without_umap():
@@ -197,7 +240,7 @@ def test_cross_plan_matches_are_exact_and_blockwise():
 
 
 def test_row_nanmedian_is_numpys_nanmedian():
-    from semplan.cluster import _row_nanmedian
+    from semplan.cluster.matching import _row_nanmedian
 
     rng = np.random.default_rng(5)
     a = rng.normal(size=(40, 31))

@@ -5,80 +5,15 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from semplan.cli._clustering import clustering_arguments, clustering_options
 from semplan.cli._options import index_option
-from semplan.cluster import DEFAULT_SEED, DEFAULT_UMAP_DIMS
 
-
-def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The clustering parameters shared by `semplan cluster` and `semplan report`."""
-    options = [
-        click.option(
-            "--min-cluster-size",
-            type=click.IntRange(min=2),
-            default=None,
-            help="Fewest clauses in a priority [default: max(3, √clauses / 8)].",
-        ),
-        click.option(
-            "--min-samples",
-            type=click.IntRange(min=1),
-            default=None,
-            help="HDBSCAN density smoothing; higher → more outliers [default: min cluster size // 2].",
-        ),
-        click.option(
-            "--umap-dims",
-            type=click.IntRange(min=2),
-            default=DEFAULT_UMAP_DIMS,
-            show_default=True,
-            help="Dimensions UMAP reduces the vectors to before clustering.",
-        ),
-        click.option(
-            "--seed",
-            type=int,
-            default=DEFAULT_SEED,
-            show_default=True,
-            help="Random seed: same seed, same priorities.",
-        ),
-        click.option(
-            "--assign-outliers",
-            is_flag=True,
-            help="Put each outlier in its nearest priority when it is as close as that priority's loosest members.",
-        ),
-        click.option(
-            "--assign-threshold",
-            type=click.FloatRange(-1, 1),
-            default=None,
-            help="With --assign-outliers: a fixed cosine similarity to the priority centroid instead.",
-        ),
-        click.option(
-            "--match-threshold",
-            type=click.FloatRange(-1, 1),
-            default=None,
-            help="Count a cross-plan match at this cosine score instead of the calibrated per-clause rule.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def cluster_keywords(options: dict[str, Any]) -> dict[str, Any]:
-    """CLI option values → `find_priorities` keyword arguments."""
-    if options.get("assign_threshold") is not None and not options.get("assign_outliers"):
-        raise click.UsageError("--assign-threshold goes with --assign-outliers")
-    return {
-        "min_cluster_size": options.get("min_cluster_size"),
-        "min_samples": options.get("min_samples"),
-        "umap_dims": options.get("umap_dims", DEFAULT_UMAP_DIMS),
-        "seed": options.get("seed", DEFAULT_SEED),
-        "assign_outliers": bool(options.get("assign_outliers")),
-        "assign_threshold": options.get("assign_threshold"),
-        "match_threshold": options.get("match_threshold"),
-    }
+if TYPE_CHECKING:
+    from semplan.cluster import PriorityAnalysis
 
 
 @click.command(name="cluster")
@@ -104,18 +39,14 @@ def command(directory: str, as_json: bool, **options: Any) -> None:
     from semplan.cluster import find_priorities
     from semplan.store import Corpus
 
-    keywords = cluster_keywords(options)
+    arguments = clustering_arguments(options, map_2d=False)
     with Corpus.open(directory) as corpus:
         clauses = corpus.clauses()
         click.echo(f"clustering {len(clauses)} clauses…", err=True)
-        analysis = find_priorities(clauses, corpus.vectors(), map_2d=False, **keywords)
+        analysis = find_priorities(clauses, corpus.vectors(), **arguments)
     try:
         if as_json:
-            data = analysis.to_dict()
-            data.pop("clauses")
-            for priority in data["priorities"]:
-                priority["central_clause"] = analysis.clause(priority["central_clause_id"]).text
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            click.echo(json.dumps(analysis.summary_dict(), ensure_ascii=False, indent=2))
         else:
             _print_table(analysis)
     except BrokenPipeError:
@@ -136,13 +67,8 @@ def _fit(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
 
-def _print_table(analysis: Any) -> None:
-    counts = analysis.tier_counts()
-    click.echo(
-        f"{len(analysis.priorities)} priorities over {len(analysis.plans)} plans "
-        f"({counts['all']} all, {counts['several']} several, {counts['unique']} unique); "
-        f"{len(analysis.outliers)} outliers; {sum(r.unique for r in analysis.results)} unique clauses"
-    )
+def _print_table(analysis: PriorityAnalysis) -> None:
+    click.echo(analysis.summary())
     click.echo(f"{'id':>4}  {'tier':<8}{'plans':>5}{'size':>6}  {_fit('label', 34)}  central clause")
     for priority in analysis.priorities:
         central = analysis.clause(priority.central_clause_id).text

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from semplan.cli._clustering import clustering_arguments, clustering_options
 from semplan.cli._options import index_option
-from semplan.cli.cluster import cluster_keywords, clustering_options
 
 
 @click.command(name="report")
@@ -43,15 +43,10 @@ def command(directory: str, out_dir: str, title: str, **options: Any) -> None:
     from semplan.report import report_corpus
     from semplan.store import Corpus
 
-    keywords = cluster_keywords(options)
+    arguments = clustering_arguments(options)
     with Corpus.open(directory) as corpus:
         click.echo(f"clustering {len(corpus)} clauses…", err=True)
-        analysis, files = report_corpus(corpus, out_dir, title=title, **keywords)
-    counts = analysis.tier_counts()
-    click.echo(
-        f"{len(analysis.priorities)} priorities ({counts['all']} shared by all plans, {counts['several']} by several, "
-        f"{counts['unique']} by one), {len(analysis.outliers)} outliers, "
-        f"{sum(r.unique for r in analysis.results)} unique clauses"
-    )
+        analysis, files = report_corpus(corpus, out_dir, title=title, **arguments)
+    click.echo(analysis.summary())
     for path in files.values():
         click.echo(f"wrote {path}")

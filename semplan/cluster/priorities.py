@@ -1,0 +1,321 @@
+"""`find_priorities`: clauses and their vectors in, a `PriorityAnalysis` out.
+
+Fit the clusterer, optionally place outliers in their nearest priority, label and order the
+priorities, match every clause across plans, and lay out the 2-D map. No I/O here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from semplan.cluster.analysis import ClauseResult, Priority, PriorityAnalysis, tier_for
+from semplan.cluster.keywords import class_keywords, terms_per_text
+from semplan.cluster.matching import DEFAULT_MATCH_ALPHA, CrossPlanMatches, cross_plan_matches, match_rule
+from semplan.errors import ClusteringError, InvalidArgument
+from semplan.segment import Clause
+
+if TYPE_CHECKING:
+    from semplan.cluster.estimator import PriorityClusterer
+
+logger = logging.getLogger(__name__)
+
+# An outlier joins its nearest priority if it is at least as close to the centroid
+# as this share of the priority's own members are (10 → the loosest 10%).
+DEFAULT_ASSIGN_PERCENTILE = 10.0
+# find_priorities' short keywords for the clusterer's parameters.
+_CLUSTERER_KEYWORDS = {
+    "min_cluster_size": "min_cluster_size",
+    "min_samples": "min_samples",
+    "umap_dims": "umap_dims",
+    "umap_sample": "umap_sample",
+    "seed": "random_state",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What `find_priorities` does around the clustering itself."""
+
+    # Place each outlier in its nearest priority when it is close enough: as close to the
+    # centroid as the loosest 10% of the priority's members, or `assign_threshold` (cosine).
+    assign_outliers: bool = False
+    assign_threshold: float | None = None
+    # One cosine similarity for a cross-plan match instead of the calibrated per-clause rule,
+    # and that rule's chance rate (see cross_plan_matches).
+    match_threshold: float | None = None
+    match_alpha: float = DEFAULT_MATCH_ALPHA
+    n_keywords: int = 5
+    map_2d: bool = True
+
+
+def find_priorities(
+    clauses: Sequence[Clause] | Iterable[Clause],
+    vectors: np.ndarray,
+    clusterer: PriorityClusterer | None = None,
+    options: AnalysisOptions | None = None,
+    *,
+    timings: dict[str, float] | None = None,
+    **settings: Any,
+) -> PriorityAnalysis:
+    """Cluster clauses into priorities and compare the plans.
+
+    `vectors[i]` is the (normalised) vector of `clauses[i]`. `clusterer` (fitted here, in
+    place) defaults to a `PriorityClusterer()`; its `random_state` also seeds the
+    cross-plan matching, so one seed repeats a whole analysis. `settings` are the short
+    form: the clusterer's `min_cluster_size`, `min_samples`, `umap_dims`, `umap_sample`
+    and `seed` (its random_state), or any `AnalysisOptions` field, each given either
+    this way or through the object, not both. `timings`, when given, receives the
+    seconds each stage took (for benchmarks).
+    """
+    # Imported here: the estimator brings scikit-learn, which only a run needs.
+    from semplan.cluster.estimator import as_unit_rows
+
+    clusterer, options = _configure(clusterer, options, settings)
+    clock = _StageClock(timings)
+    clauses = list(clauses)
+    X = as_unit_rows(vectors)
+    if len(clauses) != X.shape[0]:
+        raise ClusteringError(f"{len(clauses)} clauses but {X.shape[0]} vectors")
+    if len({c.clause_id for c in clauses}) != len(clauses):
+        raise ClusteringError("clause ids are not unique")
+    with clock("umap+hdbscan"):
+        clusterer.fit(X)
+
+    plans = list(dict.fromkeys(c.plan_id for c in clauses))
+    plan_number = {plan: p for p, plan in enumerate(plans)}
+    plan_of = np.array([plan_number[c.plan_id] for c in clauses], dtype=np.int64)
+    labels = clusterer.labels_.copy()
+    membership = np.where(labels >= 0, clusterer.probabilities_, 0.0)
+    centroids = _centroids(X, labels)
+    assigned = np.zeros(len(clauses), dtype=bool)
+    if options.assign_outliers and len(centroids):
+        labels, assigned = assign_to_nearest(X, labels, centroids, threshold=options.assign_threshold)
+        centroids = _centroids(X, labels)
+
+    with clock("labels"):
+        keywords = class_keywords(
+            terms_per_text(c.match_text for c in clauses), labels, n_keywords=options.n_keywords
+        )
+    priority_of, scores = _priorities(clauses, X, labels, centroids, plans, plan_of, keywords)
+    with clock("cross-plan matching"):
+        matches = cross_plan_matches(
+            X,
+            plan_of,
+            alpha=options.match_alpha,
+            cosine_threshold=options.match_threshold,
+            seed=clusterer.random_state,
+        )
+    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches)
+    with clock("2-d map"):
+        map_xy = clusterer.map_2d() if options.map_2d else None
+    return PriorityAnalysis(
+        plans=plans,
+        clauses=clauses,
+        results=results,
+        priorities=list(priority_of.values()),
+        match_rule=match_rule(
+            plans, np.bincount(plan_of, minlength=len(plans)), options.match_alpha, options.match_threshold
+        ),
+        plan_similarity=matches.plan_similarity,
+        map_xy=map_xy,
+        parameters=_parameters(clusterer, options, len(clauses)),
+    )
+
+
+def _configure(
+    clusterer: PriorityClusterer | None, options: AnalysisOptions | None, settings: dict[str, Any]
+) -> tuple[PriorityClusterer, AnalysisOptions]:
+    """The clusterer and options of a run, from the objects or from find_priorities' keywords."""
+    option_names = {option.name for option in fields(AnalysisOptions)}
+    unknown = sorted(settings.keys() - option_names - _CLUSTERER_KEYWORDS.keys())
+    if unknown:
+        raise InvalidArgument(f"find_priorities() got unexpected keyword arguments: {', '.join(unknown)}")
+    clusterer_settings = {_CLUSTERER_KEYWORDS[k]: v for k, v in settings.items() if k in _CLUSTERER_KEYWORDS}
+    option_settings = {k: v for k, v in settings.items() if k in option_names}
+    if clusterer is not None and clusterer_settings:
+        raise InvalidArgument(
+            f"give {', '.join(sorted(settings.keys() & _CLUSTERER_KEYWORDS.keys()))} "
+            "to the PriorityClusterer, not beside it"
+        )
+    if options is not None and option_settings:
+        raise InvalidArgument(
+            f"give {', '.join(sorted(option_settings))} in the AnalysisOptions, not beside them"
+        )
+    if clusterer is None:
+        from semplan.cluster.estimator import PriorityClusterer
+
+        clusterer = PriorityClusterer(**clusterer_settings)
+    return clusterer, options or AnalysisOptions(**option_settings)
+
+
+def _priorities(
+    clauses: list[Clause],
+    X: np.ndarray,
+    labels: np.ndarray,
+    centroids: np.ndarray,
+    plans: list[str],
+    plan_of: np.ndarray,
+    keywords: dict[int, list[str]],
+) -> tuple[dict[int, Priority], np.ndarray]:
+    """Each cluster's priority, in report order (the widest-shared first, then the biggest),
+    and each clause's cosine similarity to its priority's centroid (NaN for outliers)."""
+    members_of = _members_by_cluster(labels)
+    n_plans_of = [len(np.unique(plan_of[members])) for members in members_of]
+    order = sorted(range(len(centroids)), key=lambda k: (-n_plans_of[k], -len(members_of[k]), k))
+    scores = np.full(len(clauses), np.nan)
+    priority_of: dict[int, Priority] = {}
+    for priority_id, cluster in enumerate(order, start=1):
+        members = members_of[cluster]
+        similarity = X[members] @ centroids[cluster]
+        scores[members] = similarity
+        central = members[int(np.argmax(similarity))]
+        coverage_counts = Counter(plan_of[members].tolist())
+        coverage = tuple((plans[p], coverage_counts[p]) for p in sorted(coverage_counts))
+        words = tuple(keywords.get(cluster, ()))
+        priority_of[cluster] = Priority(
+            priority_id=priority_id,
+            label=" / ".join(words[:3]) if words else f"priority {priority_id}",
+            keywords=words,
+            clause_ids=tuple(clauses[i].clause_id for i in members),
+            central_clause_id=clauses[central].clause_id,
+            coverage=coverage,
+            tier=tier_for(len(coverage), len(plans)),
+            cohesion=float(similarity.mean()),
+        )
+    return priority_of, scores
+
+
+def _clause_results(
+    clauses: list[Clause],
+    labels: np.ndarray,
+    priority_of: dict[int, Priority],
+    scores: np.ndarray,
+    membership: np.ndarray,
+    assigned: np.ndarray,
+    matches: CrossPlanMatches,
+) -> list[ClauseResult]:
+    has_other_plans = len({c.plan_id for c in clauses}) > 1
+    results = []
+    for i, clause in enumerate(clauses):
+        priority = priority_of.get(int(labels[i]))
+        best_j = int(matches.best_index[i])
+        has_match = has_other_plans and best_j >= 0
+        # Unique: no match in any other plan, and the clustering agrees (the clause is an
+        # outlier or its priority is single-plan); a clause whose priority spans plans has
+        # neighbours elsewhere even when no single one of them is a strong match.
+        alone_in_clustering = priority is None or priority.tier == "unique"
+        results.append(
+            ClauseResult(
+                clause_id=clause.clause_id,
+                plan_id=clause.plan_id,
+                priority_id=None if priority is None else priority.priority_id,
+                score=None if np.isnan(scores[i]) else float(scores[i]),
+                membership=float(membership[i]),
+                assigned=bool(assigned[i]),
+                best_match_id=clauses[best_j].clause_id if has_match else None,
+                best_match_score=float(matches.best_score[i]) if has_match else None,
+                best_match_z=float(matches.best_z[i]) if has_match else None,
+                unique=bool(has_other_plans and matches.n_plans_matched[i] == 0 and alone_in_clustering),
+            )
+        )
+    return results
+
+
+def _parameters(clusterer: PriorityClusterer, options: AnalysisOptions, n_clauses: int) -> dict[str, Any]:
+    """The parameters a run used, the effective ones where a default depends on the corpus."""
+    sample = getattr(clusterer, "sample_", None)
+    return {
+        "min_cluster_size": int(clusterer.min_cluster_size_),
+        "min_samples": int(clusterer.min_samples_),
+        "umap_dims": int(clusterer.umap_dims),
+        "n_neighbors": int(clusterer.n_neighbors_),
+        "cluster_selection_method": clusterer.cluster_selection_method,
+        "seed": clusterer.random_state,
+        "assign_outliers": options.assign_outliers,
+        "assign_threshold": options.assign_threshold,
+        "match_alpha": options.match_alpha if options.match_threshold is None else None,
+        "match_threshold": options.match_threshold,
+        "n_clauses": n_clauses,
+        "umap_fitted_on": len(sample) if sample is not None else n_clauses,
+    }
+
+
+def assign_to_nearest(
+    X: np.ndarray,
+    labels: np.ndarray,
+    centroids: np.ndarray,
+    threshold: float | None = None,
+    percentile: float = DEFAULT_ASSIGN_PERCENTILE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put each outlier (-1) in the priority with the nearest centroid if it is close enough.
+
+    Close enough: cosine similarity ≥ `threshold`, or, by default, ≥ the `percentile`-th
+    percentile of that priority's own members' similarities to its centroid, so a loose
+    priority accepts looser clauses than a tight one. Returns new labels and a mask of
+    the assigned clauses; outliers not close to any priority stay -1.
+    """
+    labels = labels.copy()
+    outliers = np.flatnonzero(labels < 0)
+    assigned = np.zeros(len(labels), dtype=bool)
+    if not len(outliers) or not len(centroids):
+        return labels, assigned
+    if threshold is None:
+        floors = np.array(
+            [
+                np.percentile(X[members] @ centroids[k], percentile) if len(members) else np.inf
+                for k, members in enumerate(_members_by_cluster(labels))
+            ]
+        )
+    else:
+        floors = np.full(len(centroids), float(threshold))
+    similarity = X[outliers] @ centroids.T
+    nearest = similarity.argmax(axis=1)
+    best = similarity[np.arange(len(outliers)), nearest]
+    accept = best >= floors[nearest]
+    labels[outliers[accept]] = nearest[accept]
+    assigned[outliers[accept]] = True
+    return labels, assigned
+
+
+def _members_by_cluster(labels: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each cluster 0..K-1, ascending (one sort instead of K scans)."""
+    n_clusters = int(labels.max() + 1) if labels.size else 0
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(n_clusters)]
+
+
+def _centroids(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    members_of = _members_by_cluster(labels)
+    centroids = np.zeros((len(members_of), X.shape[1]), dtype=np.float32)
+    for k, members in enumerate(members_of):
+        if len(members):
+            centroid = X[members].mean(axis=0)
+            centroids[k] = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
+    return centroids
+
+
+class _StageClock:
+    """Adds each stage's wall time to a caller's dict (or does nothing without one)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - started
+            logger.debug("%s: %.1f s", stage, seconds)
+            if self.timings is not None:
+                self.timings[stage] = self.timings.get(stage, 0.0) + seconds
