@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from semplan import models
-from semplan.errors import SemplanError
+from semplan.backends import prepare_model
 
 
 @click.group(name="models")
@@ -66,24 +66,4 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
             click.echo(message, err=True)
 
     for name in names:
-        already = not force and models.why_stale(models.get_manifest(name), verify=verify) is None
-        path = models.build_model(name, force=force, log=log, verify=verify)
-        if not quiet and already:
-            click.echo(f"{name}: already built at {path}", err=True)
-        _prepare_default_backend(name, log)
-
-
-def _prepare_default_backend(name: str, log) -> None:
-    """Export and quantize for the onnx-int8 backend now, so the first `semplan index` doesn't."""
-    spec = models.resolve_model(name)
-    if spec.kind != "sentence-transformers":
-        return
-    from semplan.backends import onnx
-
-    if not onnx.available():
-        return
-    try:
-        onnx.prepare(spec, log)
-    except SemplanError as error:
-        # As `--backend auto` does: a model the onnx backend cannot take is encoded by torch.
-        log(f"{name}: no onnx-int8 export ({error}); it will be encoded with torch")
+        prepare_model(name, force=force, verify=verify, log=log)
