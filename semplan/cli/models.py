@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from semplan import models
 from semplan.backends import prepare_model
+from semplan.models import list_models
 
 
 @click.group(name="models")
@@ -28,7 +28,7 @@ def list_command() -> None:
       semplan models list
     """
     rows = [("NAME", "DIMS", "LICENCE", "INSTALLED", "LANGUAGES")]
-    for info in models.list_models():
+    for info in list_models():
         rows.append(
             (info.name, str(info.dims or "?"), info.licence, "yes" if info.installed else "no", info.languages)
         )
@@ -57,7 +57,7 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
       semplan models build --all --quiet
     """
     if build_all:
-        names = tuple(info.name for info in models.list_models())
+        names = tuple(info.name for info in list_models())
     if not names:
         raise click.UsageError("name a model to build (see `semplan models list`), or pass --all")
 
