@@ -315,6 +315,19 @@ def test_failed_rebuild_keeps_the_old_model(registry, monkeypatch):
     assert models.why_stale(models.get_manifest("toy")) is None and (path / "weights.bin").is_file()
 
 
+def test_prepare_model_builds_then_says_why_there_is_no_onnx_export(registry):
+    from semplan.backends import onnx, prepare_model
+
+    if not onnx.available():
+        pytest.skip("onnxruntime is not installed")
+    messages: list[str] = []
+    spec = prepare_model("toy", log=messages.append)
+    assert models.is_built("toy") and spec.revision == models.resolve_model("toy").revision
+    # the toy model has no tokenizer.json: as `--backend auto` would, it falls back to torch
+    assert messages[-1].startswith("toy: no onnx-int8 export (")
+    assert messages[-1].endswith("); it will be encoded with torch")
+
+
 def test_unbuilt_registry_model_says_how_to_build(registry):
     with pytest.raises(ModelError, match=r"not built yet: run `semplan models build toy`"):
         models.resolve_model("toy")
