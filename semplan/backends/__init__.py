@@ -3,7 +3,7 @@
 A backend knows nothing of caches, clauses or prompts: `semplan.encode.Encoder` applies the
 prompt, skips cached texts, batches, and calls `Backend.embed` on what is left.
 
-Backends by name:
+Backends by name (`BACKEND_NAMES`, the one list the CLI offers too):
 - "torch": sentence-transformers in fp32 on the CPU, the reference every other backend is checked against;
 - "onnx" / "onnx-int8": onnxruntime, fp32 or dynamically quantized (semplan/backends/onnx.py);
 - "use": the pure-numpy Universal Sentence Encoder (only for the `use-multilingual` model);
@@ -13,15 +13,16 @@ Backends by name:
 from __future__ import annotations
 
 import importlib
-import sys
+import logging
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
-from semplan.errors import ModelError
+from semplan.errors import ModelError, SemplanError
+from semplan.models import Log, ModelSpec, build_model, resolve_model
 
 if TYPE_CHECKING:
-    from semplan.models import ModelSpec
+    import numpy as np  # not at run time: the CLI imports BACKEND_NAMES for its choices and must start fast
+
+logger = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("auto", "torch", "onnx", "onnx-int8", "use")
 
@@ -35,7 +36,7 @@ class Backend(Protocol):
         ...
 
 
-# The fallback notice is printed once per process, not once per Encoder.
+# The fallback notice is given once per process, not once per Encoder.
 _fallback_noticed = False
 
 
@@ -66,6 +67,27 @@ def load_backend(spec: ModelSpec, backend: str = "auto") -> Backend:
     return _load_auto(spec)
 
 
+def prepare_model(name: str, *, force: bool = False, verify: bool = False, log: Log | None = None) -> ModelSpec:
+    """Build registry model `name` (a no-op when intact) and prepare what its "auto" backend loads.
+
+    For a sentence-transformers model that is the onnx-int8 export, made once per model revision, so
+    the first `semplan index` after a build neither exports nor waits.
+    """
+    build_model(name, force=force, log=log, verify=verify)
+    spec = resolve_model(name)
+    if spec.kind != "sentence-transformers":
+        return spec
+    onnx = _onnx_module()
+    if onnx is None or not onnx.available():
+        return spec
+    try:
+        onnx.ensure_export(spec, quantized=True, log=log)
+    except SemplanError as error:
+        # As "auto" does when it loads: a model the onnx backend cannot take is encoded by torch.
+        (log or logger.info)(f"{name}: no onnx-int8 export ({error}); it will be encoded with torch")
+    return spec
+
+
 def _load_auto(spec: ModelSpec) -> Backend:
     global _fallback_noticed
     onnx = _onnx_module()
@@ -79,7 +101,7 @@ def _load_auto(spec: ModelSpec) -> Backend:
             # e.g. this model has no ONNX export: torch still runs it, only slower.
             reason = f"onnx-int8 cannot load it ({error})"
     if not _fallback_noticed:
-        print(f"semplan: {reason}; encoding with torch fp32 (slower)", file=sys.stderr)
+        logger.warning("%s; encoding with torch fp32 (slower)", reason)
         _fallback_noticed = True
     return _load_torch(spec)
 

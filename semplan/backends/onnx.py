@@ -2,14 +2,10 @@
 
 sentence-transformers 6.2 cannot install its own `[onnx]` extra here (optimum pins an older transformers),
 so the export is our own: the transformer plus mean pooling and L2 normalisation in one graph
-(`torch.onnx.export`), fused by onnxruntime's transformer optimizer (12 Attention, 24 SkipLayerNorm and
-12 BiasGelu nodes for e5-small), then dynamically quantized to int8 with per-channel weight scales.
-
-Measured on this 2-core AVX2 machine (no VNNI), single-threaded, sample clauses, CPU time per clause:
-sentence-transformers fp32 34.6 clauses/cpu-s, onnx fp32 35.6, onnx-int8 per-tensor S8 60.4 (cosine to fp32
-mean 0.988, min 0.979: too lossy, AVX2's u8×s8 path saturates), per-channel S8 60.7 (mean 0.996, min 0.991),
-per-channel U8 49.9 (mean 0.997, min 0.992). Hence per-channel signed int8 weights. Runs are spread over
-one single-threaded worker per core (see BATCH_SIZE). Figures and targets: benchmarks/RESULTS.md.
+(`torch.onnx.export`), fused by onnxruntime's transformer optimizer, then dynamically quantized to int8
+with per-channel signed weight scales: per-tensor scales lose too much on AVX2 without VNNI, unsigned
+weights are slower. Runs are spread over one single-threaded worker per core (see BATCH_SIZE). The
+measurements behind these choices: docs/models-design.md.
 
 The exported files live beside the model they come from (`MODEL_DIR/onnx/REVISION-vFORMAT/`, git-ignored
 with the model), are written to a temporary name and renamed into place, and are reused by every later
@@ -20,11 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
+import logging
 import os
 import shutil
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,28 +26,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from semplan._fs import cache_dir, exclusive_lock, read_json, replace_atomically
 from semplan.errors import MissingDependency, ModelError
 
 if TYPE_CHECKING:
-    from semplan.models import ModelSpec
+    from semplan.models import Log, ModelSpec
+
+logger = logging.getLogger(__name__)
 
 # Bump when the export recipe changes (graph, optimizer or quantization settings): old exports are ignored.
 EXPORT_FORMAT = 1
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 
-# Sample clauses with the "passage: " prompt are 30 tokens on average, 95th percentile 66, 99th 89, longest
-# 235 (measured with the model's tokenizer). 256 truncates none of them; anything longer is a paragraph,
-# not a clause, and is still encoded from its first 256 tokens (e5 itself stops at 512).
+# 256 truncates no sample clause (with its prompt; token counts in docs/models-design.md); anything longer
+# is a paragraph, not a clause, and is still encoded from its first 256 tokens (e5 itself stops at 512).
 MAX_TOKENS = 256
 # Rows per onnxruntime run. Runs go to a pool of single-threaded workers, one per core, rather than one
-# run split over the cores: measured on the sample clauses with 2 cores (interleaved, medians), int8,
-# one run at a time over 2 intra-op threads: 18.4 clauses/s at 32 rows, 20.9 at 16, 16.1 at 64;
-# two runs side by side on one thread each: 24.8 at 32 rows, 29.1 at 16. The GEMMs of a 16 × ~30-token
-# batch are too small to split across cores without the cores waiting on each other.
+# run split over the cores: the GEMMs of a 16 × ~30-token batch are too small to split across cores
+# without the cores waiting on each other (measured: docs/models-design.md).
 BATCH_SIZE = 16
-
-Log = Callable[[str], None]
 
 
 def available() -> bool:
@@ -145,11 +137,6 @@ def load(
     )
 
 
-def prepare(spec: ModelSpec, log: Log | None = None) -> Path:
-    """Export and quantize `spec` now (e.g. from `semplan models build`); the int8 file's path."""
-    return ensure_export(spec, quantized=True, log=log)
-
-
 # --------------------------------------------------------------------------------------------- export
 
 
@@ -159,9 +146,7 @@ def export_dir(spec: ModelSpec) -> Path:
     leaf = f"{spec.revision}-v{EXPORT_FORMAT}"
     if os.access(model_dir, os.W_OK) or (model_dir / "onnx" / leaf).is_dir():
         return model_dir / "onnx" / leaf
-    cache = os.environ.get("SEMPLAN_CACHE_DIR")
-    base = Path(cache) if cache else Path.home() / ".cache" / "semplan"
-    return base / "onnx" / f"{model_dir.name}-{leaf}"
+    return cache_dir() / "onnx" / f"{model_dir.name}-{leaf}"
 
 
 def ensure_export(spec: ModelSpec, quantized: bool, log: Log | None = None) -> Path:
@@ -170,19 +155,20 @@ def ensure_export(spec: ModelSpec, quantized: bool, log: Log | None = None) -> P
     target = target_dir / (INT8_FILE if quantized else FP32_FILE)
     if target.is_file():
         return target
-    log = log or _stderr_log
+    log = log or logger.info
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ModelError(f"cannot create {target_dir} for the ONNX export: {error.strerror}") from None
-    with _export_lock(target_dir):
+    # One export per model at a time: two processes started together wait rather than export twice.
+    with exclusive_lock(target_dir / ".lock", what=f"the ONNX export of {spec.name}"):
         fp32 = target_dir / FP32_FILE
         if not fp32.is_file():
-            log(f"semplan: exporting {spec.name} to ONNX (once per model revision; about a minute)")
-            _atomic_build(fp32, lambda scratch: export_fp32(_model_dir(spec), scratch))
+            log(f"exporting {spec.name} to ONNX (once per model revision; about a minute)")
+            _write_export(fp32, lambda scratch: export_fp32(_model_dir(spec), scratch))
         if quantized and not target.is_file():
-            log(f"semplan: quantizing {spec.name} to int8 (once per model revision)")
-            _atomic_build(target, lambda scratch: quantize_int8(fp32, scratch))
+            log(f"quantizing {spec.name} to int8 (once per model revision)")
+            _write_export(target, lambda scratch: quantize_int8(fp32, scratch))
     return target
 
 
@@ -239,7 +225,7 @@ def _fuse(raw: Path, out: Path, layout: dict) -> None:
             )
             fused.save_model_to_file(str(out))
     except Exception as error:  # the optimizer is best-effort by design: it may not know the architecture
-        print(f"semplan: ONNX fusion skipped ({_first_line(error)})", file=sys.stderr)
+        logger.warning("ONNX fusion skipped (%s)", _first_line(error))
         shutil.copyfile(raw, out)
 
 
@@ -253,7 +239,7 @@ def quantize_int8(fp32: Path, out: Path) -> None:
             str(fp32),
             str(out),
             weight_type=QuantType.QInt8,
-            # Per-tensor scales lose too much on AVX2 (cosine to fp32 0.988 mean); per channel 0.996.
+            # Per-tensor scales lose too much on AVX2 (docs/models-design.md).
             per_channel=True,
             # The fused Attention/SkipLayerNorm ops are com.microsoft ones shape inference cannot type.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -280,24 +266,24 @@ def _PooledEncoder(model, pooling: str, torch):  # noqa: N802 - builds a torch.n
 
 def read_layout(model_dir: Path) -> dict:
     """What the export and the backend need from a sentence-transformers directory, validated."""
-    config = _read_json(model_dir / "config.json")
+    config = read_json(model_dir / "config.json")
     if config is None:
         raise ModelError(f"{model_dir} has no readable config.json: the onnx backend needs a transformer model")
     if not (model_dir / "tokenizer.json").is_file():
         raise ModelError(f"{model_dir} has no tokenizer.json (a fast tokenizer): the onnx backend needs one")
-    modules = _read_json(model_dir / "modules.json") or []
+    modules = read_json(model_dir / "modules.json") or []
     pooling = "mean"
     for module in modules:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         if kind == "Pooling":
-            pooling_config = _read_json(model_dir / module.get("path", "") / "config.json") or {}
+            pooling_config = read_json(model_dir / module.get("path", "") / "config.json") or {}
             if pooling_config.get("pooling_mode_cls_token"):
                 pooling = "cls"
             elif not pooling_config.get("pooling_mode_mean_tokens", True):
                 raise ModelError(f"{model_dir}: the onnx backend supports mean or CLS pooling only")
         elif kind not in ("Transformer", "Normalize"):
             raise ModelError(f"{model_dir}: the onnx backend cannot export a {kind} module; use --backend torch")
-    st_config = _read_json(model_dir / "sentence_bert_config.json") or {}
+    st_config = read_json(model_dir / "sentence_bert_config.json") or {}
     try:
         return {
             "dims": int(config["hidden_size"]),
@@ -341,40 +327,20 @@ def _model_dir(spec: ModelSpec) -> Path:
     return path
 
 
-def _atomic_build(target: Path, build: Callable[[Path], None]) -> None:
-    """Run `build(scratch)` and rename the scratch file onto `target`: never a half-written model."""
-    handle, scratch_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    scratch = Path(scratch_name)
+def _write_export(target: Path, build: Callable[[Path], None]) -> None:
+    """`build(scratch)`, renamed onto `target` when complete: never a half-written model."""
     try:
-        build(scratch)
-        os.chmod(scratch, 0o644)
-        os.replace(scratch, target)
+        replace_atomically(target, build)
     finally:
-        scratch.unlink(missing_ok=True)
-        # onnx writes big models' weights beside the graph as external data; ours stay under 2 GB, but a
-        # crashed export may leave a raw file behind.
+        # The raw graph is written beside the scratch file (and onnx writes big models' weights beside
+        # the graph as external data; ours stay under 2 GB): a failed export may leave them behind.
         for leftover in target.parent.glob(f".{target.name}.*"):
             leftover.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def _export_lock(directory: Path) -> Iterator[None]:
-    """One export per model at a time: two processes started together wait rather than export twice."""
-    import fcntl
-
-    with open(directory / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The exporter's and quantizer's tracer warnings are about code we do not control."""
-    import logging
     import warnings
 
     root = logging.getLogger()
@@ -395,17 +361,6 @@ def _require(module: str):
         raise MissingDependency(f"the onnx backend needs {module}: pip install semplan") from None
 
 
-def _read_json(path: Path) -> dict | list | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _stderr_log(message: str) -> None:
-    print(message, file=sys.stderr)

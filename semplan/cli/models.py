@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from semplan import models
-from semplan.errors import SemplanError
+from semplan.backends import prepare_model
+from semplan.models import list_models
 
 
 @click.group(name="models")
@@ -28,7 +28,7 @@ def list_command() -> None:
       semplan models list
     """
     rows = [("NAME", "DIMS", "LICENCE", "INSTALLED", "LANGUAGES")]
-    for info in models.list_models():
+    for info in list_models():
         rows.append(
             (info.name, str(info.dims or "?"), info.licence, "yes" if info.installed else "no", info.languages)
         )
@@ -57,7 +57,7 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
       semplan models build --all --quiet
     """
     if build_all:
-        names = tuple(info.name for info in models.list_models())
+        names = tuple(info.name for info in list_models())
     if not names:
         raise click.UsageError("name a model to build (see `semplan models list`), or pass --all")
 
@@ -66,24 +66,4 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
             click.echo(message, err=True)
 
     for name in names:
-        already = not force and models.why_stale(models.get_manifest(name), verify=verify) is None
-        path = models.build_model(name, force=force, log=log, verify=verify)
-        if not quiet and already:
-            click.echo(f"{name}: already built at {path}", err=True)
-        _prepare_default_backend(name, log)
-
-
-def _prepare_default_backend(name: str, log) -> None:
-    """Export and quantize for the onnx-int8 backend now, so the first `semplan index` doesn't."""
-    spec = models.resolve_model(name)
-    if spec.kind != "sentence-transformers":
-        return
-    from semplan.backends import onnx
-
-    if not onnx.available():
-        return
-    try:
-        onnx.prepare(spec, log)
-    except SemplanError as error:
-        # As `--backend auto` does: a model the onnx backend cannot take is encoded by torch.
-        log(f"{name}: no onnx-int8 export ({error}); it will be encoded with torch")
+        prepare_model(name, force=force, verify=verify, log=log)
