@@ -127,7 +127,7 @@ def sample_report(tmp_path_factory, e5_encoder, sample_dir):
 def test_report_cli_writes_every_file(sample_report):
     index, out, stdout = sample_report
     assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES), "no temporary files left behind"
-    assert "priorities (" in stdout and f"wrote {out / 'report.html'}" in stdout
+    assert "priorities over " in stdout and f"wrote {out / 'report.html'}" in stdout
 
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["format"] == "semplan-report" and len(data["plans"]) == 5

@@ -7,6 +7,7 @@ modules are imported only when their command runs, so `semplan --help` stays fas
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -50,7 +51,31 @@ def cli() -> None:
     """
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a message comes (click's test runner swaps it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _show_library_notices() -> None:
+    """The library logs its notices (the torch fallback, a first ONNX export); the CLI shows them on stderr."""
+    library = logging.getLogger("semplan")
+    if any(isinstance(handler, _StderrHandler) for handler in library.handlers):
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("semplan: %(message)s"))
+    library.addHandler(handler)
+    library.setLevel(logging.INFO)
+
+
 def main() -> None:
+    _show_library_notices()
     try:
         cli.main(standalone_mode=False)
     except SemplanError as error:

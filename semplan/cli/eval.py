@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 import semplan.evaluation as evaluation
+from semplan.backends import BACKEND_NAMES
 from semplan.models import DEFAULT_MODEL
-
-BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "use")
 
 
 def _encoder(model: str, backend: str, no_cache: bool):
@@ -24,7 +23,7 @@ def _model_options(function):
         "--no-cache", is_flag=True, help="Encode every text afresh (skip the embedding cache)."
     )(function)
     function = click.option(
-        "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="Encoder backend."
+        "--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True, help="Encoder backend."
     )(function)
     return click.option(
         "--model", "-m", default=DEFAULT_MODEL, show_default=True,

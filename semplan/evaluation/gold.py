@@ -127,7 +127,7 @@ class GoldAnchors:
         start = self.offset(plan_id, snippet, offset, what)
         clause = self.clause_at(plan_id, start, len(snippet))
         outside = clause is not None and not contains_offset(clause, start)
-        return (clause.spans[0][0] if outside else start), clause
+        return (clause.extent[0] if outside else start), clause
 
     def clauses(self, plan_id: str) -> list[Clause]:
         if plan_id not in self._clauses:
