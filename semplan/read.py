@@ -11,14 +11,18 @@ import codecs
 import hashlib
 import io
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from semplan.errors import InputError
+from semplan.errors import InputError, SemplanError
 
 TEXT_SUFFIXES = (".txt", ".text")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".docx", ".html", ".htm", ".pdf")
+# The longest plan seen is well under 1 MB of text; a file this large is not a plan, and reading it
+# whole would only exhaust memory.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 # Binary office formats plans are often sent in, with what to convert them to.
 _LEGACY_SUFFIXES = {".doc": ".docx", ".wps": ".docx", ".rtf": ".docx", ".xls": ".xlsx or .txt",
                     ".ppt": ".pdf", ".odt": ".docx", ".ofd": ".pdf"}
@@ -45,6 +49,12 @@ def read_document(path: str | Path, plan_id: str | None = None) -> Document:
         raise InputError(f"{path}: is a directory (pass it to iter_documents to read the plans inside)")
     plan_id = check_plan_id(plan_id if plan_id is not None else path.stem, path)
     try:
+        status = path.stat()
+        # A FIFO would block the read forever, a device (/dev/zero) never ends.
+        if not stat.S_ISREG(status.st_mode):
+            raise InputError(f"{path}: not a regular file (a pipe, device or socket); give a plan file")
+        if status.st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: {status.st_size / 2**20:.0f} MB is too large for a plan (limit {MAX_FILE_BYTES // 2**20} MB)")
         raw = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from error
@@ -115,14 +125,14 @@ def iter_documents(
                         f"{file}: plan id {document.plan_id!r} already used by {seen[document.plan_id]}"
                         " (give another with --plan-id)"
                     )
-            except InputError as error:
+            except SemplanError as error:  # with --keep-going, no single file stops the run
                 _fail(error, file, keep_going, on_error)
                 continue
             seen[document.plan_id] = file
             yield document
 
 
-def _fail(error: InputError, path: Path, keep_going: bool, on_error) -> None:
+def _fail(error: SemplanError, path: Path, keep_going: bool, on_error) -> None:
     if not keep_going:
         raise error
     if on_error is not None:
@@ -295,16 +305,22 @@ _PAGE_NUMBER = re.compile(r"^\s*(?:[-—–－]\s*\d{1,4}\s*[-—–－]|第\s*\
 
 def _pdf_text(raw: bytes, path: Path) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError
 
+    encrypted = InputError(f"{path}: encrypted PDF; save an unencrypted copy (or its text) and index that")
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise InputError(f"{path}: encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
+            raise encrypted
     except InputError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
+    except (DependencyError, FileNotDecryptedError) as error:  # AES needs `cryptography`, which is optional
+        raise encrypted from error
+    except Exception as error:  # pypdf raises its own, ValueError, KeyError, … on damaged files
+        raise InputError(f"{path}: not a readable PDF ({type(error).__name__})") from error
+    try:
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except Exception as error:
         raise InputError(f"{path}: not a readable PDF ({type(error).__name__})") from error
     if not any(page.strip() for page in pages):
         raise InputError(f"{path}: PDF has no text layer (scanned? run OCR first)")

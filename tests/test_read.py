@@ -292,3 +292,36 @@ def test_duplicate_plan_ids_and_explicit_ids(generated):
     assert [d.plan_id for d in documents] == ["city-2019", "city-copy"]
     with pytest.raises(InputError, match="plan ids given"):
         list(iter_documents([copy], plan_ids=["a", "b"]))
+
+
+FAULTS = Path(__file__).resolve().parent / "data" / "faults"
+
+
+def test_aes_encrypted_pdf_is_one_line_error_and_keep_going_passes_it(generated):
+    """pypdf needs `cryptography` for AES; without it the reader raised DependencyError (a traceback)."""
+    encrypted = FAULTS / "encrypted-aes256.pdf"
+    with pytest.raises(InputError, match=r"encrypted-aes256\.pdf: encrypted PDF") as caught:
+        read_document(encrypted)
+    assert "\n" not in str(caught.value)
+    good = generated / "good.txt"
+    good.write_text("一、推进学前教育普惠发展。", encoding="utf-8")
+    failed = []
+    documents = list(iter_documents([encrypted, good], keep_going=True, on_error=lambda p, e: failed.append(p)))
+    assert [d.plan_id for d in documents] == ["good"] and failed == [encrypted]
+
+
+def test_fifo_and_devices_are_refused_not_read(tmp_path):
+    """A FIFO made `segment` block forever; /dev/zero ran out of memory."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "plan.txt"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        # In a child, so that a regression fails this test instead of hanging the suite.
+        result = subprocess.run(
+            [sys.executable, "-m", "semplan", "segment", str(path)], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [f"Error: {path}: not a regular file (a pipe, device or socket); give a plan file"]
