@@ -71,7 +71,8 @@ def test_csv_output_with_plan_id():
     path = str(sample_plan_paths()[4])  # county
     result = _run(path, "--csv", "--plan-id", "county")
     assert result.exit_code == 0
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert result.output.startswith("\ufeff")  # Excel reads UTF-8 only after a byte-order mark
+    rows = list(csv.DictReader(io.StringIO(result.output.removeprefix("\ufeff"))))
     assert rows[0]["clause_id"] == "county#1" and rows[0]["kind"] == "lead"
     two_spans = [row for row in rows if "+" in row["spans"]]
     assert any("加强高考选课指导" in row["text"] for row in two_spans)

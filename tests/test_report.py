@@ -3,11 +3,15 @@ headless Chromium (renders, no console errors, a screenshot; a `<script>` clause
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
+import io
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +23,7 @@ from click.testing import CliRunner
 
 from semplan.cluster import find_priorities
 from semplan.report import REPORT_FILES, write_report
-from semplan.report.markdown import markdown_cell
+from semplan.report.markdown import markdown_cell, markdown_code
 from semplan.report.plots import script_json
 from semplan.segment import Clause
 
@@ -134,11 +138,11 @@ def test_report_cli_writes_every_file(sample_report):
     assert set(data["sources"]) == set(data["plans"])
     n_clauses = len(data["clauses"])
 
-    with open(out / "clauses.csv", newline="", encoding="utf-8") as handle:
+    with open(out / "clauses.csv", newline="", encoding="utf-8-sig") as handle:
         clause_rows = list(csv.DictReader(handle))
     assert len(clause_rows) == n_clauses
     assert {"clause_id", "plan", "priority_id", "score", "text"} <= set(clause_rows[0])
-    with open(out / "priorities.csv", newline="", encoding="utf-8") as handle:
+    with open(out / "priorities.csv", newline="", encoding="utf-8-sig") as handle:
         priority_rows = list(csv.DictReader(handle))
     assert len(priority_rows) == len(data["priorities"])
     assert [row["priority_id"] for row in priority_rows] == [
@@ -207,6 +211,8 @@ def test_escaping_helpers():
     assert script_json({"t": "</script><!--&"}) == '{"t":"\\u003c/script\\u003e\\u003c!--\\u0026"}'
     assert json.loads(script_json({"t": "</script>"})) == {"t": "</script>"}
     assert markdown_cell("a | b\n<c>") == "a \\| b &lt;c&gt;"
+    assert markdown_cell("[x](javascript:y) *a*") == "\\[x\\](javascript:y) \\*a\\*"
+    assert markdown_code("a`b") == "``a`b``"
 
 
 # ------------------------------------------------------------------ in a browser
@@ -269,3 +275,61 @@ def test_report_without_a_map_or_sources(tmp_path):
 
     with pytest.raises(InvalidArgument, match="not a directory"):
         write_report(analysis, tmp_path / "file")
+
+
+def hostile_names_report(out):
+    """Plan ids as a hostile file name would make them, clause text with link and formula syntax."""
+    clauses, vectors, _ = hostile_corpus()
+    names = {"plan-0": "<img src=x onerror=alert(1)>", "plan-1": '=HYPERLINK("http://x","y")', "plan-2": "@SUM(A1)"}
+    texts = ["[点这里](javascript:alert(1)) 加强课后服务", "=1+2 课后服务", "-2+3 课后服务", "![x](http://x/y.png) 安吉游戏"]
+    renamed = [
+        dataclasses.replace(
+            clause, plan_id=names[clause.plan_id], text=texts[i % 4], match_text=texts[i % 4],
+            spans=((clause.spans[0][0], clause.spans[0][0] + len(texts[i % 4])),),
+        )
+        for i, clause in enumerate(clauses)
+    ]
+    analysis = find_priorities(renamed, vectors, seed=1, min_cluster_size=3)
+    previous = os.umask(0o022)
+    try:
+        write_report(analysis, out, title="[t](javascript:x) <b>")
+    finally:
+        os.umask(previous)
+    return names
+
+
+def test_markdown_renders_hostile_names_and_links_as_text(tmp_path):
+    from markdown_it import MarkdownIt
+
+    names = hostile_names_report(tmp_path)
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    html = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert "<img" not in html and "<a " not in html and "<b>" not in html
+    assert "javascript:alert(1)" in html  # shown, as text
+    for name in names.values():
+        assert name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") in html
+
+
+def test_csv_cells_never_start_a_formula_and_excel_sees_utf8(tmp_path):
+    hostile_names_report(tmp_path)
+    for name in ("clauses.csv", "priorities.csv"):
+        raw = (tmp_path / name).read_bytes()
+        assert raw.startswith(codecs.BOM_UTF8)
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+        cells = [cell for row in rows for cell in row]
+        assert not [cell for cell in cells if cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not _is_number(cell))]
+        assert any(cell.startswith("'=HYPERLINK") for cell in cells) or name == "priorities.csv"
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_report_files_get_the_umask_mode(tmp_path):
+    hostile_names_report(tmp_path)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert set(modes.values()) == {0o644}, modes

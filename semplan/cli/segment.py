@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
 
 import click
 
+from semplan._csv import SafeWriter
 from semplan.errors import InputError
 from semplan.segment import format_spans
 
@@ -84,7 +84,7 @@ class _ClauseWriter:
         self.count = 0
         if style == "csv":
             self.buffer = io.StringIO()
-            self.csv = csv.writer(self.buffer, lineterminator="\n")
+            self.csv = SafeWriter(self.buffer)
             self._csv_row(CSV_FIELDS)
 
     def write(self, clauses) -> None:

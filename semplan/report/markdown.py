@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -10,17 +11,28 @@ from typing import Any
 from semplan._fs import write_text_atomic
 from semplan.report.view import ReportView, jinja_environment
 
+# Characters that start Markdown syntax inline: emphasis, code spans, links and images (`[x](…)`,
+# `![x](…)`), strikethrough, table cells. A backslash makes each literal (CommonMark §2.4).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]!~|])")
+
 
 def markdown_cell(value: object) -> str:
-    """Text safe inside a Markdown table cell: one line, pipes and HTML escaped."""
+    """Text that renders as itself anywhere in report.md: one line, no HTML, no link, emphasis or code.
+
+    Plan ids come from file names and clause text from scraped pages, so either may hold
+    `<img onerror=…>` or `[x](javascript:…)`; they must reach the reader as text.
+    """
     text = " ".join(str(value).split())
-    return (
-        text.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
+    text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown_code(value: object) -> str:
+    """A code span of `value` that no backtick inside it can close early."""
+    text = " ".join(str(value).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +40,7 @@ def _environment() -> Any:
     # Markdown: no autoescaping; cells are escaped by the `cell` filter instead.
     environment = jinja_environment(autoescape=False, keep_trailing_newline=True)
     environment.filters["cell"] = markdown_cell
+    environment.filters["code"] = markdown_code
     return environment
 
 

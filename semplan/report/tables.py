@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
+from semplan._csv import csv_text
 from semplan._fs import write_text_atomic
 from semplan.report.view import ReportView
-
-
-def _csv_text(header: list[str], rows: list[list[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _round(value: float | None, digits: int = 4) -> object:
@@ -110,8 +101,8 @@ def clauses_table(view: ReportView) -> tuple[list[str], list[list[object]]]:
 
 
 def write_priorities_csv(view: ReportView, path: str | os.PathLike) -> Path:
-    return write_text_atomic(path, _csv_text(*priorities_table(view)), newline="")
+    return write_text_atomic(path, csv_text(*priorities_table(view)), newline="")
 
 
 def write_clauses_csv(view: ReportView, path: str | os.PathLike) -> Path:
-    return write_text_atomic(path, _csv_text(*clauses_table(view)), newline="")
+    return write_text_atomic(path, csv_text(*clauses_table(view)), newline="")
