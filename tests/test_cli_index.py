@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from crash import kill_at_fault_point
 
 from semplan.cli import cli
+from semplan.search import Searcher
 from semplan.segment import segment
 from semplan.store import Corpus
 
@@ -206,7 +207,7 @@ def test_sigkill_at_each_write_phase(point, committed, index_dir, tmp_path, samp
         assert corpus.generation() == generation_before + committed
         # A FAISS file the manifest does not name for this generation is never read: it is rebuilt.
         assert len(corpus.clauses()) == sum(after.values()) == corpus.faiss_index().ntotal
-        hits = corpus.similar(clause="daqing-2021#1", k=3)
+        hits = Searcher(corpus).by_clause("daqing-2021#1", k=3)
         assert len(hits) == 3
     with sqlite3.connect(directory / "corpus.sqlite") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
