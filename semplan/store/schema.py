@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from semplan import _sqlite
 from semplan._fs import fsync_dir, read_json, umask, write_json_atomic
+from semplan._sqlite import migrate as run_migrations
+from semplan._sqlite import schema_version
 from semplan.errors import StoreError
 from semplan.segment import Clause
 from semplan.store import lexical
@@ -106,11 +107,11 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def is_current(conn: sqlite3.Connection) -> bool:
-    return _sqlite.schema_version(conn) == len(MIGRATIONS)
+    return schema_version(conn) == len(MIGRATIONS)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    _sqlite.migrate(conn, MIGRATIONS, what="the index database")
+    run_migrations(conn, MIGRATIONS, what="the index database")
 
 
 def create_directory(directory: Path, model_identity: Mapping[str, Any], ann_threshold: int) -> None:
