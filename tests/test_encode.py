@@ -15,7 +15,7 @@ from crash import kill_at_fault_point
 
 import semplan
 from semplan.encode import EmbeddingCache, Encoder, encode
-from semplan.errors import InvalidArgument, ModelError, StoreError
+from semplan.errors import InvalidArgument, ModelError, ModelMismatch, StoreError
 from semplan.models import ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,6 +259,30 @@ def test_identity_names_everything_an_index_must_match(tmp_path):
         "dims": 8,
         "prompts": {"passage": "passage: ", "query": "query: ", "clause": "passage: "},
     }
+
+
+def test_for_index_uses_the_indexs_backend_or_an_installed_one(monkeypatch, tmp_path):
+    loaded = []
+
+    def load(spec, backend):
+        loaded.append(backend)
+        if backend == "onnx-int8":
+            raise ModelError("backend 'onnx-int8' is not available")
+        return FakeBackend(name="torch")
+
+    monkeypatch.setattr("semplan.encode.resolve_model", lambda name: FAKE_SPEC)
+    monkeypatch.setattr("semplan.encode.load_backend", load)
+    identity = {**fake_encoder(tmp_path).identity(), "backend": "onnx-int8"}
+    encoder = Encoder.for_index(identity, cache_path=None)
+    assert loaded == ["onnx-int8", "auto"] and encoder.backend_name == "torch"
+    with pytest.raises(ModelError, match="not available"):
+        Encoder.for_index(identity, "onnx-int8", cache_path=None)  # a backend asked for is never swapped
+    assert Encoder.for_index(identity, "torch", cache_path=None).backend_name == "torch"
+    with pytest.raises(
+        ModelMismatch, match=r"^index out/x was built with fake-model@rev-0, but fake-model is now fake-model@rev-1; "
+        r"rebuild the index$",
+    ):
+        Encoder.for_index({**identity, "revision": "rev-0"}, index="out/x", cache_path=None)
 
 
 def test_module_encode_takes_clauses_or_strings(tmp_path):

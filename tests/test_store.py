@@ -255,6 +255,86 @@ def test_similar_api_with_fake_model(corpus, encoder):
     assert {"plan", "clause_id", "kind", "section", "item", "text", "spans", "score"} <= set(data)
 
 
+def test_hit_dict_keeps_the_published_keys(corpus, encoder):
+    """Scripts read `semplan similar --json/--csv`: the keys and their order stay as they were."""
+    hit = Searcher(corpus, encoder).by_clause("alpha#1", k=1)[0]
+    assert list(hit.to_dict()) == ["plan", "clause_id", "kind", "section", "item", "text", "spans", "score", "path", "n"]
+    assert hit.to_dict()["plan"] == hit.plan_id == "beta" and hit.to_dict()["section"] == hit.section_title == "总体要求"
+    fused = Searcher(corpus, encoder).by_clause("alpha#1", k=1, lexical=True)[0]
+    assert list(fused.to_dict())[-1] == "lexical_score"
+
+
+def test_search_errors_are_typed(corpus, encoder):
+    searcher = Searcher(corpus, encoder)
+    with pytest.raises(InvalidArgument, match=r"^k must be at least 1, got 0$"):
+        searcher.by_clause("alpha#1", k=0)
+    with pytest.raises(InvalidArgument, match=r"^the query text is empty$"):
+        searcher.by_text("  ")
+    with pytest.raises(PlanNotFound, match=r"^unknown plan 'zeta'") as raised:
+        searcher.by_text("安吉游戏", plans=PlanFilter(exclude=["zeta"]))
+    assert isinstance(raised.value, KeyError) and str(raised.value).startswith("unknown plan")
+    with pytest.raises(ClauseNotFound):
+        searcher.by_clause("alpha#9")
+    with pytest.raises(PlanNotFound):
+        searcher.align("zeta")
+
+
+def test_plan_filter():
+    assert PlanFilter(only="a", exclude=["b"]) == PlanFilter(only=("a",), exclude=("b",))
+    assert PlanFilter(only=["a", "b", "a"], exclude=["b"]).allowed() == ["a"]
+    assert PlanFilter().allowed() is None and PlanFilter(exclude="x").admits("y") and not PlanFilter(only=["x"]).admits("y")
+    # A clause query leaves its own plan out, unless asked to keep it or the filter names it.
+    assert PlanFilter().for_clause_of("a") == PlanFilter(exclude=("a",))
+    assert PlanFilter(include_own_plan=True).for_clause_of("a").exclude == ()
+    assert PlanFilter(only=["a", "b"]).for_clause_of("a").exclude == ()
+
+
+def test_equal_texts_align_to_the_first_of_them(tmp_path, encoder):
+    """Exact searches rank equal scores in stored order, so alignment picks a plan's first such clause."""
+    corpus = Corpus.create(tmp_path / "index", encoder.identity())
+    add(corpus, encoder, [document("a", "开展劳动教育。"), document("b", "其他事项。开展劳动教育。开展劳动教育。")])
+    assert Searcher(corpus).align("a")[0].matches["b"].clause_id == "b#2"
+    only_b = Searcher(corpus).by_clause("a#1", k=3, plans=PlanFilter(only=["b"]))
+    assert [hit.clause_id for hit in only_b] == ["b#2", "b#3", "b#1"]
+    corpus.close()
+
+
+def test_alignment_is_the_best_match_in_each_plan(corpus, encoder):
+    searcher = Searcher(corpus, encoder)
+    for target in ("beta", "gamma"):
+        _, vectors = corpus.plan_vectors([target])
+        expected = (corpus.vectors()[:3] @ vectors.T).argmax(axis=1)
+        matches = [row.matches[target] for row in searcher.align("alpha")]
+        assert [hit.n for hit in matches] == [int(column) + 1 for column in expected]
+    strict = searcher.align("alpha", plans=PlanFilter(exclude=["gamma"]), min_score=0.99)
+    assert all(set(row.matches) == {"beta"} for row in strict) and any(row.matches["beta"] is None for row in strict)
+
+
+def test_update_index_opens_or_creates(tmp_path, encoder):
+    from semplan.ingest import update_index
+
+    paths = []
+    for plan_id, text in PLANS.items():
+        paths.append(tmp_path / f"{plan_id}.txt")
+        paths[-1].write_text(text, encoding="utf-8")
+    directory = tmp_path / "index"
+    with pytest.raises(StoreError, match=r"^no index at .*index \(create one with"):
+        update_index(directory, remove=["alpha"])
+    created = update_index(directory, paths[:2], encoder=encoder, ann_threshold=100)
+    assert created.added.added == ["alpha", "beta"] and created.counts["plans"] == 2 and created.faiss_kind == "flat"
+    with Corpus.open(directory) as corpus:
+        assert corpus.manifest["index"]["ann_threshold"] == 100
+    with pytest.raises(InvalidArgument, match="applies only when creating an index"):
+        update_index(directory, paths, encoder=encoder, ann_threshold=100)
+    with pytest.raises(ModelMismatch):
+        update_index(directory, paths, encoder=fake_encoder("rev-2"))
+    updated = update_index(directory, paths, remove=["alpha"], encoder=encoder)
+    assert updated.removed == ["alpha"] and updated.added.added == ["alpha", "gamma"]
+    with Corpus.open(directory) as corpus:
+        assert updated.counts == {"plans": 3, "clauses": len(corpus.clauses())} == corpus.manifest["counts"]
+    assert updated.added.unchanged == ["beta"] and updated.model == "fake-model"
+
+
 SAMPLE_VECTORS = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "sample_vectors.npy"
 
 
