@@ -179,7 +179,7 @@ def update_index(
     paths, remove = list(paths), list(remove)
     exists = Corpus.exists(directory)
     if exists and ann_threshold is not None:
-        raise InvalidArgument(f"--ann-threshold applies only when creating an index; {directory} is one already")
+        raise InvalidArgument("--ann-threshold applies only when creating an index")
     if exists or not paths:  # without paths there is nothing to create an index from: open says what is missing
         expected = encoder.identity() if encoder is not None else (_named_model(model) if model else None)
         corpus = Corpus.open(directory, model_identity=expected)

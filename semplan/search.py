@@ -1,4 +1,4 @@
-"""Similar clauses: by free text, by a stored clause, and plan-against-plan alignment, all through `Searcher.by_vectors`.
+"""Similar clauses: by free text, by a stored clause, and plan against plan, all through `Searcher.by_vectors`.
 
 Scores are cosine similarities of the model's vectors (the stored clause vectors are L2-normalised;
 a free-text query is normalised like a clause's matching text and encoded with the query prompt),

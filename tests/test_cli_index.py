@@ -136,11 +136,13 @@ def test_error_lines(index_dir, sample_dir, tmp_path, args, expected):
         assert err == message + "\n"
 
 
-def test_usage_errors(index_dir):
+def test_usage_errors(index_dir, sample_dir):
     code, _, err = semplan("similar", "text", "--clause", "a#1", "--index", str(index_dir))
     assert code == 2 and "give exactly one of TEXT, --clause PLAN#N or --plan PLAN" in err
     code, _, err = semplan("index", "--out", str(index_dir))
     assert code == 2 and "give plan files or directories to index, or --remove PLAN" in err
+    code, _, err = semplan("index", str(sample_dir), "--out", str(index_dir), "--ann-threshold", "5")
+    assert code == 2 and err.endswith("Error: --ann-threshold applies only when creating an index\n")
 
 
 def test_remove_and_add_back(index_dir, tmp_path, sample_dir):

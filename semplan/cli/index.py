@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from semplan.errors import InputError
+from semplan.errors import InputError, InvalidArgument
 
 
 @click.command(name="index")
@@ -43,8 +43,11 @@ def command(paths, directory, model, backend, keep_going, remove_plans, ann_thre
     def warn(path: str, error: Exception) -> None:
         click.echo(f"Error: {error}", err=True)
 
-    update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
-                          ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn)
+    try:
+        update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
+                              ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn)
+    except InvalidArgument as error:  # an option that does not fit this index: a usage error, exit 2
+        raise click.UsageError(str(error)) from None
     if update.removed:
         click.echo(f"{directory}: removed {', '.join(update.removed)}", err=True)
     if update.added is not None:

@@ -33,7 +33,7 @@ from semplan.store.faiss_index import (
     write_index,
 )
 from semplan.store.records import ALL_PLANS, PlanFilter, PlanRecord
-from semplan.store.schema import DATABASE, DEFAULT_ANN_THRESHOLD, LOCK, MANIFEST, SELECT_CLAUSE
+from semplan.store.schema import DATABASE, DEFAULT_ANN_THRESHOLD, IN_LIST_LIMIT, LOCK, MANIFEST, SELECT_CLAUSE
 from semplan.store.writer import PlanWriter
 
 if TYPE_CHECKING:
@@ -45,9 +45,8 @@ if TYPE_CHECKING:
 # numpy: a handful of plans is a few thousand vectors, which an approximate index would only lose
 # recall on.
 EXACT_SUBSET_LIMIT = 50_000
-# Rows fetched from SQLite per round trip when reading vectors; ids per `IN (…)` list.
+# Rows fetched from SQLite per round trip when reading vectors.
 _FETCH = 10_000
-_CHUNK = 500
 
 
 class Corpus:
@@ -191,8 +190,8 @@ class Corpus:
     def _rows_in(self, select: str, row_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:
         """`select` (ending in `id IN`) over distinct row ids, a bounded list at a time."""
         wanted = sorted({int(row_id) for row_id in row_ids})
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for start in range(0, len(wanted), IN_LIST_LIMIT):
+            chunk = wanted[start : start + IN_LIST_LIMIT]
             yield from self._conn.execute(f"{select} ({','.join('?' * len(chunk))})", chunk)
 
     def clauses_by_row_id(self, row_ids: Iterable[int]) -> dict[int, Clause]:

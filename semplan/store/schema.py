@@ -37,6 +37,8 @@ MANIFEST = "manifest.json"
 DATABASE = "corpus.sqlite"
 LOCK = ".lock"
 DEFAULT_ANN_THRESHOLD = 200_000
+# Ids per `IN (…)` list: SQLite's limit on host parameters is 999 in older builds.
+IN_LIST_LIMIT = 500
 
 # Numbered schema migrations (SQL, or a function of the connection), run by semplan._sqlite.migrate.
 MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [

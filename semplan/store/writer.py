@@ -12,8 +12,7 @@ from semplan._faults import fault_point
 from semplan.errors import InvalidArgument
 from semplan.segment import Clause
 from semplan.store import lexical, schema
-
-_CHUNK = 500
+from semplan.store.schema import IN_LIST_LIMIT
 
 
 class PlanWriter:
@@ -60,8 +59,8 @@ class PlanWriter:
         by_hash = {schema.text_hash(text): text for text in set(match_texts)}
         wanted = sorted(by_hash)
         found: dict[str, np.ndarray] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for start in range(0, len(wanted), IN_LIST_LIMIT):
+            chunk = wanted[start : start + IN_LIST_LIMIT]
             rows = self._conn.execute(
                 f"SELECT text_hash, vector FROM clauses WHERE text_hash IN ({','.join('?' * len(chunk))}) GROUP BY text_hash",
                 chunk,
