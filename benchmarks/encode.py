@@ -223,6 +223,7 @@ def run_reindex(quick: bool = False) -> list[dict]:
     """
     from semplan.data import sample_plan_paths
     from semplan.encode import Encoder
+    from semplan.ingest import index_paths
     from semplan.store import Corpus
 
     paths = sample_plan_paths()
@@ -231,18 +232,18 @@ def run_reindex(quick: bool = False) -> list[dict]:
         root = Path(scratch)
         encoder = Encoder(backend="auto", cache_path=root / "embeddings.sqlite", progress=False)
         started = time.perf_counter()
-        corpus = Corpus.create(root / "cold", encoder=encoder)
-        cold_report = corpus.add(paths)
+        corpus = Corpus.create(root / "cold", encoder.identity())
+        cold_report = index_paths(corpus, paths, encoder=encoder)
         cold = time.perf_counter() - started
 
         timings = {}
         for attempt in range(1 if quick else 3):
             started = time.perf_counter()
-            unchanged_report = corpus.add(paths)
+            unchanged_report = index_paths(corpus, paths, encoder=encoder)
             timings.setdefault("unchanged", []).append(time.perf_counter() - started)
             started = time.perf_counter()
-            fresh = Corpus.create(root / f"warm-{attempt}", encoder=encoder)
-            warm_report = fresh.add(paths)
+            fresh = Corpus.create(root / f"warm-{attempt}", encoder.identity())
+            warm_report = index_paths(fresh, paths, encoder=encoder)
             timings.setdefault("new_index", []).append(time.perf_counter() - started)
             fresh.close()
         corpus.close()

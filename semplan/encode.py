@@ -15,15 +15,17 @@ import os
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from semplan._faults import fault_point
+from semplan._fs import cache_dir
+from semplan._sqlite import migrate, schema_version
 from semplan.backends import Backend, load_backend
-from semplan.errors import ModelError, SemplanError, StoreError
+from semplan.errors import InvalidArgument, ModelError, ModelMismatch, SemplanError, StoreError
 from semplan.models import DEFAULT_MODEL, ModelSpec, resolve_model
 
 ROLES = ("passage", "query", "clause")
@@ -33,23 +35,18 @@ ROLES = ("passage", "query", "clause")
 DEFAULT_CHUNK_SIZE = 2048
 # SQLite's default limit on host parameters is 999 in older builds.
 _MAX_SQL_PARAMS = 500
-
-
-def default_cache_path() -> Path:
-    """$SEMPLAN_CACHE_DIR/embeddings.sqlite, else ~/.cache/semplan/embeddings.sqlite."""
-    env = os.environ.get("SEMPLAN_CACHE_DIR")
-    base = Path(env) if env else Path.home() / ".cache" / "semplan"
-    return base / "embeddings.sqlite"
+# The embedding cache's file in the user cache directory (`semplan._fs.cache_dir()`).
+CACHE_FILE = "embeddings.sqlite"
 
 
 def text_digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
-# Numbered migrations; PRAGMA user_version records how many have run.
-_MIGRATIONS = (
-    # m001: vectors by (cache key, sha256 of the unprompted text); one cache key per model/backend/prompt.
-    """
+# Numbered migrations, run by semplan._sqlite.migrate.
+MIGRATIONS = [
+    # Vectors by (cache key, sha256 of the unprompted text); one cache key per model/backend/prompt.
+    ("m001_initial", """
     CREATE TABLE cache_keys (
         key_id INTEGER PRIMARY KEY,
         model TEXT NOT NULL,
@@ -65,8 +62,8 @@ _MIGRATIONS = (
         vector BLOB NOT NULL,  -- little-endian float32, L2-normalised
         PRIMARY KEY (key_id, text_sha256)
     ) WITHOUT ROWID;
-    """,
-)
+    """),
+]
 
 
 def _reporting_errors(method):
@@ -94,31 +91,12 @@ class EmbeddingCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             # With WAL, NORMAL loses nothing on a killed process (only on power loss), and it is a cache.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            # A cache is disposable, so a newer one may also simply be deleted: say so.
+            if schema_version(self._db) > len(MIGRATIONS):
+                raise StoreError(f"the embedding cache {self.path} was written by a newer semplan; upgrade or delete it")
+            migrate(self._db, MIGRATIONS, what=f"the embedding cache {self.path}")
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the embedding cache {self.path}: {error}") from None
-
-    def _migrate(self) -> None:
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        if version > len(_MIGRATIONS):
-            raise StoreError(
-                f"the embedding cache {self.path} was written by a newer semplan; upgrade or delete it"
-            )
-        if version == len(_MIGRATIONS):
-            return
-        # IMMEDIATE: two processes creating the same cache at once migrate it once, one after the other.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = self._db.execute("PRAGMA user_version").fetchone()
-            for number, migration in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in migration.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={number}")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     @_reporting_errors
     def key_id(self, model: str, revision: str, backend: str, prompt: str, dims: int) -> int:
@@ -197,9 +175,9 @@ class Encoder:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ):
         if batch_size < 1:
-            raise SemplanError(f"batch size must be at least 1, got {batch_size}")
+            raise InvalidArgument(f"batch size must be at least 1, got {batch_size}")
         if chunk_size < 1:
-            raise SemplanError(f"chunk size must be at least 1, got {chunk_size}")
+            raise InvalidArgument(f"chunk size must be at least 1, got {chunk_size}")
         self.spec = model if isinstance(model, ModelSpec) else resolve_model(str(model))
         self.backend = load_backend(self.spec, backend) if isinstance(backend, str) else backend
         self.backend_name = self.backend.name
@@ -211,19 +189,46 @@ class Encoder:
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.progress = progress
-        self.model_calls = 0
+        self.texts_encoded = 0  # texts the model itself ran on (not found in the cache)
         if cache_path is None:
             self.cache_path = None
             self.cache = None
         else:
-            self.cache_path = default_cache_path() if cache_path == "default" else Path(cache_path)
+            self.cache_path = cache_dir() / CACHE_FILE if cache_path == "default" else Path(cache_path)
             self.cache = EmbeddingCache(self.cache_path)
         self._key_ids: dict[str, int] = {}
+
+    @classmethod
+    def for_index(
+        cls, model_identity: Mapping[str, Any], backend: str | None = None, *, index: str | os.PathLike | None = None,
+        **options: Any,
+    ) -> Encoder:
+        """The encoder for querying or extending an index built with `model_identity` (its manifest's "model").
+
+        `backend` None means the one that built the index; if that one is not installed here, the
+        fastest installed backend of the same weights stands in, since its vectors are close enough
+        to query with. Weights that changed since (another revision or prompts) → `ModelMismatch`.
+        `index` names the index in that message; `options` go to Encoder.
+        """
+        name = str(model_identity.get("model") or model_identity.get("name") or DEFAULT_MODEL)
+        try:
+            encoder = cls(model=name, backend=backend or model_identity.get("backend") or "auto", **options)
+        except SemplanError:
+            if backend:
+                raise
+            encoder = cls(model=name, backend="auto", **options)
+        if not same_model(model_identity, encoder.identity()):
+            where = f"index {index}" if index is not None else "the index"
+            raise ModelMismatch(
+                f"{where} was built with {describe_model(model_identity)}, "
+                f"but {name} is now {describe_model(encoder.identity())}; rebuild the index"
+            )
+        return encoder
 
     def prompt(self, role: str) -> str:
         """The text prefixed to every text of this role ("passage: " for e5), "" for models without prompts."""
         if role not in ROLES:
-            raise SemplanError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+            raise InvalidArgument(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
         prompts = self.spec.prompts or {}
         passage = prompts.get("passage", prompts.get("document", ""))
         if role == "passage":
@@ -297,7 +302,7 @@ class Encoder:
         position = 0
         for text in texts:
             if not isinstance(text, str):
-                raise SemplanError(f"can only encode text; item {position} is {type(text).__name__}")
+                raise InvalidArgument(f"can only encode text; item {position} is {type(text).__name__}")
             chunk.append(text)
             position += 1
             if len(chunk) == self.chunk_size:
@@ -321,7 +326,7 @@ class Encoder:
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
             vectors = self._embed([prompt + text_by_digest[digest] for digest in batch])
-            self.model_calls += len(batch)
+            self.texts_encoded += len(batch)
             if self.cache is not None:
                 self.cache.put_many(key_id, batch, vectors)
             found.update(zip(batch, vectors, strict=True))
@@ -365,6 +370,26 @@ class Encoder:
         from tqdm import tqdm
 
         return tqdm(total=total, desc="encoding", unit="text", file=sys.stderr, leave=False)
+
+
+def same_model(stored: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """Same weights, dims and prompts (keys missing from either side are not compared); the backend may differ."""
+    for key in ("revision", "dims", "prompts"):
+        if key in stored and key in identity and stored[key] != identity[key]:
+            return False
+    if not stored.get("revision") or not identity.get("revision"):
+        return model_name(stored) == model_name(identity)
+    return True
+
+
+def model_name(identity: Mapping[str, Any]) -> str:
+    return str(identity.get("model") or identity.get("name") or "?")
+
+
+def describe_model(identity: Mapping[str, Any]) -> str:
+    """`name@revision` (the revision cut to 12 characters), as error messages show a model."""
+    revision = str(identity.get("revision") or "")
+    return f"{model_name(identity)}@{revision[:12]}" if revision else model_name(identity)
 
 
 class _NoBar:

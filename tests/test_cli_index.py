@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from crash import kill_at_fault_point
 
 from semplan.cli import cli
+from semplan.search import Searcher
 from semplan.segment import segment
 from semplan.store import Corpus
 
@@ -135,11 +136,13 @@ def test_error_lines(index_dir, sample_dir, tmp_path, args, expected):
         assert err == message + "\n"
 
 
-def test_usage_errors(index_dir):
+def test_usage_errors(index_dir, sample_dir):
     code, _, err = semplan("similar", "text", "--clause", "a#1", "--index", str(index_dir))
     assert code == 2 and "give exactly one of TEXT, --clause PLAN#N or --plan PLAN" in err
     code, _, err = semplan("index", "--out", str(index_dir))
     assert code == 2 and "give plan files or directories to index, or --remove PLAN" in err
+    code, _, err = semplan("index", str(sample_dir), "--out", str(index_dir), "--ann-threshold", "5")
+    assert code == 2 and err.endswith("Error: --ann-threshold applies only when creating an index\n")
 
 
 def test_remove_and_add_back(index_dir, tmp_path, sample_dir):
@@ -206,7 +209,7 @@ def test_sigkill_at_each_write_phase(point, committed, index_dir, tmp_path, samp
         assert corpus.generation() == generation_before + committed
         # A FAISS file the manifest does not name for this generation is never read: it is rebuilt.
         assert len(corpus.clauses()) == sum(after.values()) == corpus.faiss_index().ntotal
-        hits = corpus.similar(clause="daqing-2021#1", k=3)
+        hits = Searcher(corpus).by_clause("daqing-2021#1", k=3)
         assert len(hits) == 3
     with sqlite3.connect(directory / "corpus.sqlite") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -15,7 +15,7 @@ from crash import kill_at_fault_point
 
 import semplan
 from semplan.encode import EmbeddingCache, Encoder, encode
-from semplan.errors import ModelError, SemplanError, StoreError
+from semplan.errors import InvalidArgument, ModelError, ModelMismatch, StoreError
 from semplan.models import ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,20 +96,20 @@ def test_model_without_prompts_sends_raw_text(tmp_path):
 def test_second_encode_makes_no_model_calls(tmp_path):
     encoder = fake_encoder(tmp_path)
     first = encoder.encode_passages(TEXTS)
-    assert encoder.model_calls == len(TEXTS)
+    assert encoder.texts_encoded == len(TEXTS)
     second = encoder.encode_passages(TEXTS)
-    assert encoder.model_calls == len(TEXTS)
+    assert encoder.texts_encoded == len(TEXTS)
     np.testing.assert_array_equal(first, second)
     # A new process (here: a new Encoder) finds them too.
     again = fake_encoder(tmp_path)
     np.testing.assert_array_equal(again.encode_passages(TEXTS), first)
-    assert again.model_calls == 0
+    assert again.texts_encoded == 0
 
 
 def test_repeated_texts_are_encoded_once(tmp_path):
     encoder = fake_encoder(tmp_path, cache=None)
     vectors = encoder.encode_passages(["甲", "乙", "甲", "甲"])
-    assert encoder.model_calls == 2
+    assert encoder.texts_encoded == 2
     np.testing.assert_array_equal(vectors[0], vectors[2])
 
 
@@ -118,10 +118,10 @@ def test_cache_key_separates_prompt_backend_model_and_revision(tmp_path):
     base.encode_passages(TEXTS[:5])
     queries = fake_encoder(tmp_path)
     queries.encode_queries(TEXTS[:5])
-    assert queries.model_calls == 5  # another prompt
+    assert queries.texts_encoded == 5  # another prompt
     other_backend = fake_encoder(tmp_path, FakeBackend(name="fake-int8"))
     other_backend.encode_passages(TEXTS[:5])
-    assert other_backend.model_calls == 5
+    assert other_backend.texts_encoded == 5
     for changed in (
         ModelSpec(**{**FAKE_SPEC.__dict__, "revision": "rev-2"}),
         ModelSpec(**{**FAKE_SPEC.__dict__, "name": "other-model"}),
@@ -129,13 +129,13 @@ def test_cache_key_separates_prompt_backend_model_and_revision(tmp_path):
     ):
         encoder = fake_encoder(tmp_path, spec=changed)
         encoder.encode_passages(TEXTS[:5])
-        assert encoder.model_calls == 5, changed
+        assert encoder.texts_encoded == 5, changed
     unchanged = fake_encoder(tmp_path)
     unchanged.encode_passages(TEXTS[:5])
-    assert unchanged.model_calls == 0
+    assert unchanged.texts_encoded == 0
     # A changed text under the same position is a miss (the key is the text's hash, not an id).
     unchanged.encode_passages([TEXTS[0] + "。"])
-    assert unchanged.model_calls == 1
+    assert unchanged.texts_encoded == 1
 
 
 def test_interrupted_encode_resumes_with_identical_vectors(tmp_path):
@@ -146,7 +146,7 @@ def test_interrupted_encode_resumes_with_identical_vectors(tmp_path):
     assert EmbeddingCache(tmp_path / "cache.sqlite").count() == 3 * 8  # committed batch by batch
     resumed = fake_encoder(tmp_path, batch_size=8)
     np.testing.assert_array_equal(resumed.encode_passages(TEXTS), reference)
-    assert resumed.model_calls == len(TEXTS) - 3 * 8
+    assert resumed.texts_encoded == len(TEXTS) - 3 * 8
 
 
 def test_iterables_stream_in_chunks(tmp_path):
@@ -187,9 +187,9 @@ def test_empty_input_and_single_string(tmp_path):
 
 def test_bad_input_is_a_one_line_error(tmp_path):
     encoder = fake_encoder(tmp_path)
-    with pytest.raises(SemplanError, match="item 1 is int"):
+    with pytest.raises(InvalidArgument, match="item 1 is int"):
         encoder.encode_passages(["甲", 3])
-    with pytest.raises(SemplanError, match="batch size"):
+    with pytest.raises(InvalidArgument, match="batch size"):
         fake_encoder(tmp_path, batch_size=0)
 
 
@@ -259,6 +259,30 @@ def test_identity_names_everything_an_index_must_match(tmp_path):
         "dims": 8,
         "prompts": {"passage": "passage: ", "query": "query: ", "clause": "passage: "},
     }
+
+
+def test_for_index_uses_the_indexs_backend_or_an_installed_one(monkeypatch, tmp_path):
+    loaded = []
+
+    def load(spec, backend):
+        loaded.append(backend)
+        if backend == "onnx-int8":
+            raise ModelError("backend 'onnx-int8' is not available")
+        return FakeBackend(name="torch")
+
+    monkeypatch.setattr("semplan.encode.resolve_model", lambda name: FAKE_SPEC)
+    monkeypatch.setattr("semplan.encode.load_backend", load)
+    identity = {**fake_encoder(tmp_path).identity(), "backend": "onnx-int8"}
+    encoder = Encoder.for_index(identity, cache_path=None)
+    assert loaded == ["onnx-int8", "auto"] and encoder.backend_name == "torch"
+    with pytest.raises(ModelError, match="not available"):
+        Encoder.for_index(identity, "onnx-int8", cache_path=None)  # a backend asked for is never swapped
+    assert Encoder.for_index(identity, "torch", cache_path=None).backend_name == "torch"
+    with pytest.raises(
+        ModelMismatch, match=r"^index out/x was built with fake-model@rev-0, but fake-model is now fake-model@rev-1; "
+        r"rebuild the index$",
+    ):
+        Encoder.for_index({**identity, "revision": "rev-0"}, index="out/x", cache_path=None)
 
 
 def test_module_encode_takes_clauses_or_strings(tmp_path):
@@ -352,20 +376,20 @@ def test_second_encode_of_the_sample_corpus_makes_no_model_calls(e5_encoder, sam
     first = e5_encoder.encode_passages(texts)
     assert first.shape == (len(texts), 384) and first.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
-    calls = e5_encoder.model_calls
+    calls = e5_encoder.texts_encoded
     np.testing.assert_array_equal(e5_encoder.encode_passages(texts), first)
-    assert e5_encoder.model_calls == calls
+    assert e5_encoder.texts_encoded == calls
     # semplan.encode encodes clauses in the clause role: once, then from the cache.
     as_clauses = semplan.encode(sample_clauses, encoder=e5_encoder)
-    calls = e5_encoder.model_calls
+    calls = e5_encoder.texts_encoded
     np.testing.assert_array_equal(semplan.encode(sample_clauses, encoder=e5_encoder), as_clauses)
     np.testing.assert_array_equal(e5_encoder.encode_clauses(texts), as_clauses)
-    assert e5_encoder.model_calls == calls
+    assert e5_encoder.texts_encoded == calls
     # The same texts as queries carry another prompt: another key, new model calls, other vectors.
     private = Encoder(model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=tmp_path / "c.sqlite")
     private.encode_passages(texts[:3])
     queries = private.encode_queries(texts[:3])
-    assert private.model_calls == 6
+    assert private.texts_encoded == 6
     assert all(cosine(query, passage) < 0.9999 for query, passage in zip(queries, first[:3], strict=True))
 
 
@@ -410,7 +434,7 @@ def test_killed_encode_resumes_with_identical_vectors(e5_encoder, sample_clauses
         model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=cache_path, batch_size=8, progress=False
     )
     resumed = resumed_encoder.encode_passages(texts)
-    assert resumed_encoder.model_calls == len(texts) - committed
+    assert resumed_encoder.texts_encoded == len(texts) - committed
     uninterrupted = Encoder(
         model=e5_encoder.spec, backend=e5_encoder.backend, cache_path=None, batch_size=8, progress=False
     ).encode_passages(texts)
@@ -432,7 +456,7 @@ def test_use_backend_encodes_when_built(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2])
     encoder.encode_passages(["推进学前教育普惠发展"])
-    assert encoder.model_calls == 3
+    assert encoder.texts_encoded == 3
 
 
 def test_read_only_cache_is_a_store_error(tmp_path):

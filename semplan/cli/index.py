@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from semplan.errors import InputError
+from semplan.errors import InputError, InvalidArgument
 
 
 @click.command(name="index")
@@ -35,40 +35,25 @@ def command(paths, directory, model, backend, keep_going, remove_plans, ann_thre
       semplan index new-plans/2024.docx --out out/index
       semplan index --remove city-2019 --out out/index
     """
-    from pathlib import Path
-
-    from semplan.store import MANIFEST, Corpus
+    from semplan.ingest import update_index
 
     if not paths and not remove_plans:
         raise click.UsageError("give plan files or directories to index, or --remove PLAN")
-    exists = (Path(directory) / MANIFEST).exists()
-    if exists:
-        if ann_threshold is not None:
-            raise click.UsageError("--ann-threshold applies only when creating an index")
-        corpus = Corpus.open(directory, model=model, backend=None if backend == "auto" else backend)
-    elif paths:
-        options = {"ann_threshold": ann_threshold} if ann_threshold is not None else {}
-        from semplan.models import DEFAULT_MODEL
 
-        corpus = Corpus.create(directory, model=model or DEFAULT_MODEL, backend=backend, **options)
-    else:
-        Corpus.open(directory)  # raises the one-line "no index at …" error
-        return
+    def warn(path: str, error: Exception) -> None:
+        click.echo(f"Error: {error}", err=True)
 
-    with corpus:
-        if remove_plans:
-            removed = corpus.remove(list(remove_plans))
-            click.echo(f"{directory}: removed {', '.join(removed)}", err=True)
-        if paths:
-            def warn(path: str, error: Exception) -> None:
-                click.echo(f"Error: {error}", err=True)
-
-            report = corpus.add(paths, keep_going=keep_going, on_error=warn)
-            click.echo(f"{directory}: {report.summary()}", err=True)
-            if report.failed:
-                raise InputError(f"{len(report.failed)} input(s) could not be indexed: "
-                                 + ", ".join(path for path, _ in report.failed))
-        counts = corpus.manifest["counts"]
-        click.echo(f"{directory}: {counts['plans']} plans, {counts['clauses']} clauses "
-                   f"({corpus.manifest['index']['kind']} FAISS index, model {corpus.model_identity['model']})",
-                   err=True)
+    try:
+        update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
+                              ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn)
+    except InvalidArgument as error:  # an option that does not fit this index: a usage error, exit 2
+        raise click.UsageError(str(error)) from None
+    if update.removed:
+        click.echo(f"{directory}: removed {', '.join(update.removed)}", err=True)
+    if update.added is not None:
+        click.echo(f"{directory}: {update.added.summary()}", err=True)
+        if update.added.failed:
+            raise InputError(f"{len(update.added.failed)} input(s) could not be indexed: "
+                             + ", ".join(path for path, _ in update.added.failed))
+    click.echo(f"{directory}: {update.counts['plans']} plans, {update.counts['clauses']} clauses "
+               f"({update.faiss_kind} FAISS index, model {update.model})", err=True)

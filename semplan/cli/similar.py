@@ -48,6 +48,7 @@ def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, m
       semplan similar --clause hulunbuir-2021#40 --index out/index --exclude-plan city-2019
       semplan similar --plan daqing-2021 --index out/index --min-score 0.85 --csv > align.csv
     """
+    from semplan.search import PlanFilter, Searcher
     from semplan.store import Corpus
 
     modes = [name for name, value in (("TEXT", text), ("--clause", clause_id), ("--plan", plan_id)) if value]
@@ -58,18 +59,15 @@ def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, m
     if include_own_plan and not clause_id:
         raise click.UsageError("--include-own-plan goes with --clause")
     style = "json" if as_json else "csv" if as_csv else "text"
-    filters = {"only_plans": list(only_plans) or None, "exclude_plans": list(exclude_plans), "min_score": min_score}
+    plans = PlanFilter(only=only_plans or None, exclude=exclude_plans, include_own_plan=include_own_plan)
     with Corpus.open(directory) as corpus:
+        searcher = Searcher(corpus)
         try:
             if plan_id:
-                rows = corpus.align(plan_id, lexical=lexical, **filters)
-                _print_alignment(corpus, rows, style)
+                _print_alignment(searcher.align(plan_id, plans=plans, min_score=min_score, lexical=lexical), style)
             else:
-                if clause_id:
-                    hits = corpus.similar(clause=clause_id, k=k, include_own_plan=include_own_plan,
-                                          lexical=lexical, **filters)
-                else:
-                    hits = corpus.similar(text, k=k, lexical=lexical, **filters)
+                search = searcher.by_clause if clause_id else searcher.by_text
+                hits = search(clause_id or text, k, plans=plans, min_score=min_score, lexical=lexical)
                 _print_hits(corpus, hits, style, context_width)
         except BrokenPipeError:
             sys.stdout = None  # `semplan similar … | head`: the reader left; stop quietly
@@ -98,7 +96,7 @@ def _print_hits(corpus, hits, style: str, context_width: int) -> None:
 def _in_context(corpus, hit, width: int) -> str:
     from semplan.search import context
 
-    before, after = context(corpus.source_text(hit.plan), hit.spans, width)
+    before, after = context(corpus.source_text(hit.plan_id), hit.spans, width)
     before = ("…" + before.lstrip()) if before else ""
     after = (after.rstrip() + "…") if after else ""
     # « » mark the clause when there is no colour (a pipe, NO_COLOR); the plans never use them.
@@ -106,7 +104,7 @@ def _in_context(corpus, hit, width: int) -> str:
             f"{click.style(after, dim=True)}")
 
 
-def _print_alignment(corpus, rows, style: str) -> None:
+def _print_alignment(rows, style: str) -> None:
     if style == "json":
         click.echo(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2))
         return

@@ -1,0 +1,206 @@
+"""paths → documents → clauses → vectors → the store: the one place the pipeline runs end to end.
+
+Incremental: a file whose plan id and sha256 are already stored is left as it is; a changed file
+replaces its plan's clauses. A clause whose matching text the index already holds gets the stored
+vector, so only new texts reach the encoder, whose own cache catches the rest. Everything one call
+adds is one store transaction: an interrupted run leaves the index as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semplan.encode import Encoder
+from semplan.errors import InputError, InvalidArgument, SemplanError, StoreError
+from semplan.models import DEFAULT_MODEL, resolve_model
+from semplan.read import Document, iter_documents
+from semplan.segment import Clause, segment_document
+from semplan.store import DEFAULT_ANN_THRESHOLD, Corpus, PlanWriter
+
+Segmenter = Callable[[Document], list[Clause]]
+OnError = Callable[[str, Exception], None]
+
+
+@dataclass
+class AddReport:
+    """What one `index_paths` or `index_documents` did."""
+
+    added: list[str] = dataclasses.field(default_factory=list)
+    replaced: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, error)
+    clauses_written: int = 0
+    vectors_reused: int = 0  # clauses whose vector came from the index itself
+    texts_cached: int = 0  # distinct texts the encoder found in its cache
+    texts_encoded: int = 0  # distinct texts the model actually ran on (Encoder.texts_encoded)
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.replaced)} replaced",
+            f"{len(self.unchanged)} unchanged",
+        ]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return (
+            f"plans: {', '.join(parts)}; clauses written: {self.clauses_written} "
+            f"({self.texts_encoded} texts encoded, {self.texts_cached} from the embedding cache, "
+            f"{self.vectors_reused} vectors reused from the index)"
+        )
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What `update_index` did, and the index as it stands after."""
+
+    directory: Path
+    removed: list[str]
+    added: AddReport | None  # None when no paths were given
+    counts: Mapping[str, int]  # plans, clauses
+    faiss_kind: str  # "flat" or "ivf"
+    model: str
+
+
+def index_paths(
+    corpus: Corpus,
+    paths: Iterable[str | os.PathLike],
+    *,
+    encoder: Encoder | None = None,
+    keep_going: bool = False,
+    on_error: OnError | None = None,
+) -> AddReport:
+    """Read, segment and encode plan files (directories expand) into `corpus`, in one transaction.
+
+    `encoder` defaults to the index's own model (`Encoder.for_index`). With `keep_going`, a file
+    that cannot be read or segmented is reported (in `AddReport.failed`, and to `on_error`) and the
+    rest are indexed.
+    """
+    report = AddReport()
+
+    def failed(path: Any, error: Exception) -> None:
+        report.failed.append((str(path), str(error)))
+        if on_error is not None:
+            on_error(str(path), error)
+
+    documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None)
+    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report)
+
+
+def index_documents(
+    corpus: Corpus,
+    documents: Iterable[Document],
+    *,
+    encoder: Encoder | None = None,
+    segmenter: Segmenter | None = None,
+    keep_going: bool = False,
+    on_error: OnError | None = None,
+    report: AddReport | None = None,
+) -> AddReport:
+    """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`)."""
+    segmenter = segmenter or segment_document
+    encoder = encoder or Encoder.for_index(corpus.model_identity, index=corpus.directory)
+    report = report if report is not None else AddReport()
+    seen: dict[str, str] = {}
+    with corpus.writing() as writer:
+        for document in documents:
+            where = str(document.path) if document.path is not None else document.plan_id
+            try:
+                if document.plan_id in seen:
+                    raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
+                seen[document.plan_id] = where
+                _write_document(writer, document, segmenter, encoder, report)
+            except SemplanError as error:
+                if not keep_going:
+                    raise
+                if on_error is not None:
+                    on_error(where, error)
+                else:
+                    report.failed.append((where, str(error)))
+    return report
+
+
+def _write_document(
+    writer: PlanWriter, document: Document, segmenter: Segmenter, encoder: Encoder, report: AddReport
+) -> None:
+    path = str(document.path) if document.path is not None else None
+    if writer.stored_sha256(document.plan_id) == document.sha256:
+        writer.update_path(document.plan_id, path)
+        report.unchanged.append(document.plan_id)
+        return
+    clauses = segmenter(document)
+    texts = [clause.match_text for clause in clauses]
+    vectors = writer.stored_vectors(texts)
+    report.vectors_reused += sum(1 for text in texts if text in vectors)
+    missing = [text for text in dict.fromkeys(texts) if text not in vectors]
+    if missing:
+        encoded_before = getattr(encoder, "texts_encoded", 0)
+        encoded = np.asarray(encoder.encode_clauses(missing), dtype=np.float32)
+        encoded_now = getattr(encoder, "texts_encoded", 0) - encoded_before
+        if encoded.shape != (len(missing), writer.dims):
+            raise StoreError(f"the encoder returned vectors of shape {encoded.shape}, expected ({len(missing)}, {writer.dims})")
+        vectors.update(zip(missing, encoded, strict=True))
+        report.texts_encoded += encoded_now
+        report.texts_cached += len(missing) - encoded_now
+    stacked = np.stack([vectors[text] for text in texts]) if texts else np.zeros((0, writer.dims), dtype=np.float32)
+    replaced = writer.put_plan(
+        document.plan_id, source_text=document.text, sha256=document.sha256, clauses=clauses, vectors=stacked,
+        path=path, encoding=document.encoding,
+    )
+    (report.replaced if replaced else report.added).append(document.plan_id)
+    report.clauses_written += len(clauses)
+
+
+def update_index(
+    directory: str | os.PathLike,
+    paths: Iterable[str | os.PathLike] = (),
+    *,
+    remove: Iterable[str] = (),
+    encoder: Encoder | None = None,
+    model: str | None = None,
+    backend: str = "auto",
+    ann_threshold: int | None = None,
+    keep_going: bool = False,
+    on_error: OnError | None = None,
+) -> IndexUpdate:
+    """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
+
+    A new index is for `encoder`, else `model` (default: multilingual-e5-small) on `backend`, and
+    takes `ann_threshold`. An existing one keeps its model: `encoder` or `model` must match it, and
+    its vectors come from `encoder`, else its own model on `backend` ("auto": the one that built it).
+    """
+    directory = Path(directory)
+    paths, remove = list(paths), list(remove)
+    exists = Corpus.exists(directory)
+    if exists and ann_threshold is not None:
+        raise InvalidArgument("--ann-threshold applies only when creating an index")
+    if exists or not paths:  # without paths there is nothing to create an index from: open says what is missing
+        expected = encoder.identity() if encoder is not None else (_named_model(model) if model else None)
+        corpus = Corpus.open(directory, model_identity=expected)
+    else:
+        encoder = encoder or Encoder(model=model or DEFAULT_MODEL, backend=backend)
+        corpus = Corpus.create(directory, encoder.identity(), ann_threshold=ann_threshold or DEFAULT_ANN_THRESHOLD)
+    with corpus:
+        removed = corpus.remove(remove) if remove else []
+        added = None
+        if paths:
+            encoder = encoder or Encoder.for_index(
+                corpus.model_identity, None if backend == "auto" else backend, index=directory
+            )
+            added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error)
+        return IndexUpdate(
+            directory, removed, added, dict(corpus.manifest["counts"]), corpus.manifest["index"]["kind"],
+            str(corpus.model_identity["model"]),
+        )
+
+
+def _named_model(name: str) -> dict[str, Any]:
+    """The identity an index built with the model `name` has (without loading the model)."""
+    spec = resolve_model(name)
+    return {"model": spec.name, "revision": spec.revision, "dims": spec.dims}
