@@ -1,54 +1,53 @@
-"""semplan: what a stack of government work plans has in common, and what each one says alone.
+"""semplan: what a stack of government work plans has in common, what each says alone, what changed.
 
->>> import semplan
->>> clauses = semplan.segment(semplan.read_document("plan.txt").text, "plan")
->>> vectors = semplan.encode(clauses)
+The pipeline, one module a stage (docs/ARCHITECTURE.md)::
+
+    >>> import semplan
+    >>> document = semplan.read_document("plan.txt")
+    >>> clauses = semplan.segment_document(document)      # list[Clause] with exact spans
+    >>> vectors = semplan.embed(clauses)                  # float32 (n, 384), L2-normalised, cached
+    >>> semplan.update_index("out/index", ["plans/"])     # read, segment, encode, store
+    >>> corpus = semplan.Corpus.open("out/index")
+    >>> hits = semplan.Searcher(corpus).by_text("课后服务", k=5)
+    >>> analysis = semplan.find_priorities(corpus.clauses(), corpus.vectors(), seed=42)
+
+Names are imported on first use, so `import semplan` (and the CLI) stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
+from typing import Any
 
-# Exported name → its module, imported on first use so `import semplan` (and the CLI) stays fast.
+# Exported name → the module that defines it. No name here is also a submodule's name, so
+# `semplan.segment` is always the module and `semplan.segment_document` the function.
 _EXPORTS = {
-    "Encoder": "semplan.encode",
-    "encode": "semplan.encode",
-    "Corpus": "semplan.store",
     "read_document": "semplan.read",
-    "segment": "semplan.segment",
+    "Document": "semplan.read",
+    "segment_document": "semplan.segment",
+    "Clause": "semplan.segment",
+    "Encoder": "semplan.encode",
+    "embed": "semplan.encode",
+    "Corpus": "semplan.store",
+    "PlanFilter": "semplan.store",
+    "update_index": "semplan.ingest",
+    "index_paths": "semplan.ingest",
+    "Searcher": "semplan.search",
+    "find_priorities": "semplan.cluster",
+    "PriorityClusterer": "semplan.cluster",
+    "write_report": "semplan.report",
+    "report_corpus": "semplan.report",
+    "SemplanError": "semplan.errors",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = sorted(_EXPORTS)
 
 
-class _CallableModule(types.ModuleType):
-    """A submodule that is also its main function: `semplan.encode(clauses)` and `semplan.encode.Encoder`
-    both work, and so does patching `semplan.encode.X` in tests."""
-
-    def __call__(self, *args, **kwargs):
-        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'semplan' has no attribute {name!r}")
 
 
-def _export(name: str) -> property:
-    def get(package):
-        module = importlib.import_module(_EXPORTS[name])
-        if module.__name__.rpartition(".")[2] != name:
-            return getattr(module, name)
-        if type(module) is types.ModuleType:
-            module.__class__ = _CallableModule
-        return module
-
-    def set_(package, value):
-        # Importing semplan/encode.py assigns the plain module to `semplan.encode`; the getter serves
-        # the callable one whichever comes first, so the assignment has nothing to add.
-        pass
-
-    return property(get, set_)
-
-
-# Exports as properties of the package module's class take precedence over same-named submodules.
-sys.modules[__name__].__class__ = type(
-    "_Package", (types.ModuleType,), {name: _export(name) for name in _EXPORTS}
-)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -8,6 +8,7 @@ killed writer leaves at most a hidden `.NAME.*.tmp` beside it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -103,6 +104,57 @@ def replace_dir(new: Path, target: Path) -> None:
     os.replace(new, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else (or we cannot tell: keep it)
+    return True
+
+
+def remove_dead_staging(target: Path, suffix: str) -> list[Path]:
+    """Remove the hidden staging siblings of `target` left by processes that died while building."""
+    removed = []
+    for path in target.parent.glob(f".{target.name}.*{suffix}"):
+        pid = path.name[len(target.name) + 2 :].partition(".")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def staged_dir(target: Path, *, suffix: str, replace: bool) -> Iterator[Path]:
+    """Build a directory in a hidden sibling of `target`, then publish it in one rename.
+
+    Readers never see a half-built directory under `target`. With `replace`, an existing
+    `target` is swapped out (and removed after the rename); without it, publishing fails with
+    `FileExistsError` if another process filled `target` meanwhile, rather than throwing that
+    away. The staging name carries this process's id, so `remove_dead_staging` can tell a killed
+    build's leftovers from a build still running.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_staging(target, suffix)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent))
+    try:
+        os.chmod(staging, 0o777 & ~umask())
+        yield staging
+        if replace:
+            replace_dir(staging, target)
+        else:
+            try:
+                os.rename(staging, target)  # replaces only an empty directory (POSIX)
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise FileExistsError(errno.EEXIST, "created by another process meanwhile", str(target)) from None
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    fsync_dir(target.parent)
 
 
 def _try_lock(handle: IO[str], wait: bool) -> bool:

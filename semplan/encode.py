@@ -420,13 +420,13 @@ def _concatenate_releasing(chunks: list[np.ndarray], dims: int) -> np.ndarray:
     return out
 
 
-def encode(
+def embed(
     clauses: Iterable, model: str | ModelSpec = DEFAULT_MODEL, *, encoder: Encoder | None = None, **options
 ) -> np.ndarray:
-    """Vectors of `clauses` (Clause objects: their match_text; or plain strings) as passages.
+    """Vectors of `clauses` (Clause objects: their match_text; or plain strings) in the clause role.
 
     >>> import semplan
-    >>> vectors = semplan.encode(clauses, model="multilingual-e5-small")
+    >>> vectors = semplan.embed(clauses, model="multilingual-e5-small")
 
     Encoders are kept between calls with the same arguments, so a notebook loads each model once.
     `options` go to Encoder (backend, cache_path, batch_size, progress).

@@ -51,11 +51,13 @@ def frozen_encoder():
 
 def golden_report(sample_dir: Path, work: Path) -> dict:
     """report.json of the sample plans with frozen vectors, unstable keys removed."""
+    from semplan.ingest import index_paths
     from semplan.report import report_corpus
     from semplan.store import Corpus
 
-    with Corpus.create(work / "index", encoder=frozen_encoder()) as corpus:
-        corpus.add([sample_dir])
+    encoder = frozen_encoder()
+    with Corpus.create(work / "index", encoder.identity()) as corpus:
+        index_paths(corpus, [sample_dir], encoder=encoder)
         report_corpus(corpus, work / "report", seed=42)
     data = json.loads((work / "report" / "report.json").read_text(encoding="utf-8"))
     for key in UNSTABLE_KEYS:

@@ -293,11 +293,12 @@ def test_bigger_plans_need_higher_match_scores():
 
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory, e5_encoder, sample_dir):
+    from semplan.ingest import index_paths
     from semplan.store import Corpus
 
     directory = tmp_path_factory.mktemp("cluster") / "index"
-    corpus = Corpus.create(directory, encoder=e5_encoder)
-    corpus.add([sample_dir])
+    corpus = Corpus.create(directory, e5_encoder.identity())
+    index_paths(corpus, [sample_dir], encoder=e5_encoder)
     yield corpus
     corpus.close()
 

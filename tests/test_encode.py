@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -14,7 +15,7 @@ import pytest
 from crash import kill_at_fault_point
 
 import semplan
-from semplan.encode import EmbeddingCache, Encoder, encode
+from semplan.encode import EmbeddingCache, Encoder, embed
 from semplan.errors import InvalidArgument, ModelError, ModelMismatch, StoreError
 from semplan.models import ModelSpec
 
@@ -285,30 +286,32 @@ def test_for_index_uses_the_indexs_backend_or_an_installed_one(monkeypatch, tmp_
         Encoder.for_index({**identity, "revision": "rev-0"}, index="out/x", cache_path=None)
 
 
-def test_module_encode_takes_clauses_or_strings(tmp_path):
+def test_embed_takes_clauses_or_strings(tmp_path):
     class Clause:
         def __init__(self, match_text):
             self.match_text = match_text
 
     encoder = fake_encoder(tmp_path)
-    from_clauses = encode([Clause(text) for text in TEXTS[:3]], encoder=encoder)
-    from_stream = encode((Clause(text) for text in TEXTS[:3]), encoder=encoder)
+    from_clauses = embed([Clause(text) for text in TEXTS[:3]], encoder=encoder)
+    from_stream = embed((Clause(text) for text in TEXTS[:3]), encoder=encoder)
     np.testing.assert_array_equal(from_clauses, encoder.encode_passages(TEXTS[:3]))
     np.testing.assert_array_equal(from_stream, from_clauses)
-    # semplan.encode is both the module and, called, this function.
-    np.testing.assert_array_equal(semplan.encode(TEXTS[:3], encoder=encoder), from_clauses)
-    assert semplan.Encoder is Encoder and semplan.encode.Encoder is Encoder
+    # The package exports the function; semplan.encode stays the module.
+    np.testing.assert_array_equal(semplan.embed(TEXTS[:3], encoder=encoder), from_clauses)
+    assert semplan.Encoder is Encoder and semplan.encode.Encoder is Encoder and semplan.embed is embed
 
 
-def test_load_backend_auto_falls_back_to_torch_with_one_line(monkeypatch, capsys):
+def test_load_backend_auto_falls_back_to_torch_with_one_line(monkeypatch, caplog):
     import semplan.backends as backends
 
     monkeypatch.setattr(backends, "_onnx_module", lambda: None)
     monkeypatch.setattr(backends, "_fallback_noticed", False)
     monkeypatch.setattr(backends, "_load_torch", lambda spec: FakeBackend(name="torch"))
-    assert backends.load_backend(FAKE_SPEC, "auto").name == "torch"
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "torch" in err
+    with caplog.at_level(logging.WARNING, logger="semplan.backends"):
+        assert backends.load_backend(FAKE_SPEC, "auto").name == "torch"
+        assert backends.load_backend(FAKE_SPEC, "auto").name == "torch"
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "\n" not in warnings[0] and "torch" in warnings[0]
     with pytest.raises(ModelError, match="not available"):
         backends.load_backend(FAKE_SPEC, "onnx-int8")
     with pytest.raises(ModelError, match="unknown backend"):
@@ -379,10 +382,10 @@ def test_second_encode_of_the_sample_corpus_makes_no_model_calls(e5_encoder, sam
     calls = e5_encoder.texts_encoded
     np.testing.assert_array_equal(e5_encoder.encode_passages(texts), first)
     assert e5_encoder.texts_encoded == calls
-    # semplan.encode encodes clauses in the clause role: once, then from the cache.
-    as_clauses = semplan.encode(sample_clauses, encoder=e5_encoder)
+    # semplan.embed encodes clauses in the clause role: once, then from the cache.
+    as_clauses = semplan.embed(sample_clauses, encoder=e5_encoder)
     calls = e5_encoder.texts_encoded
-    np.testing.assert_array_equal(semplan.encode(sample_clauses, encoder=e5_encoder), as_clauses)
+    np.testing.assert_array_equal(semplan.embed(sample_clauses, encoder=e5_encoder), as_clauses)
     np.testing.assert_array_equal(e5_encoder.encode_clauses(texts), as_clauses)
     assert e5_encoder.texts_encoded == calls
     # The same texts as queries carry another prompt: another key, new model calls, other vectors.

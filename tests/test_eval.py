@@ -124,9 +124,14 @@ class FakeCorpus:
     def clauses(self, plan_id=None):
         return self._clauses[plan_id]
 
-    def similar(self, text=None, *, clause=None, k=10, exclude_plans=None, **options):
-        self.calls.append((text, clause, k, exclude_plans, options))
-        return self.hits[clause or text][:k]
+    # The searcher's two entry points, so one fake serves as corpus and searcher.
+    def by_text(self, text, k=10, *, plans=None, **options):
+        self.calls.append((text, None, k, list(plans.exclude) if plans else None, options))
+        return self.hits[text][:k]
+
+    def by_clause(self, clause_id, k=10, *, plans=None, **options):
+        self.calls.append((None, clause_id, k, list(plans.exclude) if plans else None, options))
+        return self.hits[clause_id][:k]
 
 
 def _clause(plan_id: str, n: int, text: str, source: str) -> Clause:
@@ -136,11 +141,11 @@ def _clause(plan_id: str, n: int, text: str, source: str) -> Clause:
 
 def _hit(clause: Clause, score: float) -> Hit:
     return Hit(
-        plan=clause.plan_id,
+        plan_id=clause.plan_id,
         clause_id=clause.clause_id,
         kind=clause.kind,
-        section=None,
-        item=None,
+        section_title=None,
+        item_title=None,
         text=clause.text,
         spans=clause.spans,
         score=score,
@@ -220,7 +225,7 @@ def fake():
 
 def test_retrieval_metrics_on_scripted_hits(fake):
     corpus, gold = fake
-    result = evaluation.evaluate_retrieval(corpus, gold, k=10, themes=False)
+    result = evaluation.evaluate_retrieval(corpus, gold, k=10, themes=False, searcher=corpus)
     assert result.ks == (5, 10)
     queries = result.group("queries")
     assert (queries.n_queries, queries.n_expected) == (2, 2)
@@ -238,7 +243,7 @@ def test_retrieval_metrics_on_scripted_hits(fake):
 
 def test_retrieval_cutoffs_and_text_mode(fake):
     corpus, gold = fake
-    result = evaluation.evaluate_retrieval(corpus, gold, k=2, queries_as="text", themes=False, lexical=False)
+    result = evaluation.evaluate_retrieval(corpus, gold, k=2, queries_as="text", themes=False, lexical=False, searcher=corpus)
     assert result.ks == (2,)
     queries = result.group("queries")
     assert queries.recall == {2: 0.5}  # Q1 found at 2 of 2; Q2 (rank 3) cut off
@@ -250,12 +255,12 @@ def test_retrieval_errors(fake):
     corpus, gold = fake
     gold["queries"][1]["matches"][0]["snippets"] = ["不存在的句子"]
     with pytest.raises(EvalError, match=r"query Q2: snippet '不存在的句子' is not in plan b as indexed"):
-        evaluation.evaluate_retrieval(corpus, gold, themes=False)
+        evaluation.evaluate_retrieval(corpus, gold, themes=False, searcher=corpus)
     gold["queries"][1]["matches"][0]["plan"] = "c"
     with pytest.raises(EvalError, match=r"the index lacks plan\(s\) the gold file refers to: c"):
-        evaluation.evaluate_retrieval(corpus, gold, themes=False)
+        evaluation.evaluate_retrieval(corpus, gold, themes=False, searcher=corpus)
     with pytest.raises(EvalError, match="queries_as must be one of clause, text"):
-        evaluation.evaluate_retrieval(corpus, gold, queries_as="vector")
+        evaluation.evaluate_retrieval(corpus, gold, queries_as="vector", searcher=corpus)
 
 
 def test_anchor_falls_back_to_the_clause_overlapping_the_snippet():
@@ -384,11 +389,12 @@ def cache_env(e5_encoder):
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory, e5_encoder, sample_paths):
+    from semplan.ingest import index_paths
     from semplan.store import Corpus
 
     directory = tmp_path_factory.mktemp("eval") / "index"
-    with Corpus.create(directory, encoder=e5_encoder) as corpus:
-        corpus.add(sample_paths)
+    with Corpus.create(directory, e5_encoder.identity()) as corpus:
+        index_paths(corpus, sample_paths, encoder=e5_encoder)
     return directory
 
 

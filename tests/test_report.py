@@ -117,8 +117,10 @@ def sample_report(tmp_path_factory, e5_encoder, sample_dir):
     from semplan.store import Corpus
 
     index = tmp_path_factory.mktemp("report") / "index"
-    with Corpus.create(index, encoder=e5_encoder) as corpus:
-        corpus.add([sample_dir])
+    from semplan.ingest import index_paths
+
+    with Corpus.create(index, e5_encoder.identity()) as corpus:
+        index_paths(corpus, [sample_dir], encoder=e5_encoder)
     out = index.parent / "report"
     result = CliRunner().invoke(cli, ["report", "--index", str(index), "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -410,3 +411,19 @@ def test_an_older_schema_is_migrated_on_open(corpus, tmp_path):
     hits = reopened.search_lexical("安吉游戏推广", 3)
     assert [reopened.clauses_by_row_id([row_id])[row_id].clause_id for row_id, _ in hits][:2] == ["alpha#1", "beta#1"]
     reopened.close()
+
+
+def test_a_killed_creation_leaves_nothing_behind_for_long(tmp_path):
+    """A creation killed before its rename left a hidden `.NAME.*.creating` folder forever."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    leftover = tmp_path / f".index.{dead_pid}.abc123.creating"
+    (leftover / "sub").mkdir(parents=True)
+    running = tmp_path / f".index.{os.getpid()}.def456.creating"  # a creation still under way: kept
+    running.mkdir()
+    Corpus.create(tmp_path / "index", fake_encoder().identity()).close()
+    assert not leftover.exists() and running.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["index", running.name])

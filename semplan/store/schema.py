@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import json
-import os
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from semplan._fs import fsync_dir, read_json, umask, write_json_atomic
+from semplan._fs import read_json, staged_dir, write_json_atomic
 from semplan._sqlite import migrate as run_migrations
 from semplan._sqlite import schema_version
 from semplan.errors import StoreError
@@ -123,28 +119,16 @@ def create_directory(directory: Path, model_identity: Mapping[str, Any], ann_thr
         raise StoreError(f"an index already exists at {directory}")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise StoreError(f"{directory} exists and is not an empty directory")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".creating", dir=directory.parent))
     try:
-        os.chmod(staging, 0o777 & ~umask())
-        conn = connect(staging / DATABASE)
-        conn.execute("PRAGMA journal_mode = WAL")
-        migrate(conn)
-        conn.close()
-        (staging / LOCK).touch()
-        write_manifest(staging, new_manifest(model_identity, ann_threshold))
-        try:
-            # Not _fs.replace_dir: rename() fails on a directory another process filled meanwhile,
-            # where replacing would throw that index away.
-            os.rename(staging, directory)
-        except OSError as error:
-            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise StoreError(f"{directory} was created by another process meanwhile") from None
-            raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    fsync_dir(directory.parent)
+        with staged_dir(directory, suffix=".creating", replace=False) as staging:
+            conn = connect(staging / DATABASE)
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(conn)
+            conn.close()
+            (staging / LOCK).touch()
+            write_manifest(staging, new_manifest(model_identity, ann_threshold))
+    except FileExistsError:
+        raise StoreError(f"{directory} was created by another process meanwhile") from None
 
 
 # ---------------------------------------------------------------- manifest
