@@ -155,6 +155,9 @@ class Searcher:
         """
         if k < 1:
             raise InvalidArgument(f"k must be at least 1, got {k}")
+        # FAISS allocates k results per query up front: k = 2**31 ended in std::bad_alloc. More hits
+        # than clauses cannot exist anyway.
+        k = min(k, max(1, len(self.corpus)))
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         excluded = set(self.corpus.row_ids(list(exclude_clauses)))
         wanted = max(k, FUSION_CANDIDATES) if lexical_texts is not None else k

@@ -226,3 +226,21 @@ def test_sigkill_at_each_write_phase(point, committed, index_dir, tmp_path, samp
     names = sorted(path.name for path in directory.iterdir())
     assert not [name for name in names if name.endswith(".tmp")]
     assert [name for name in names if name.endswith(".faiss")] == [corpus.manifest["index"]["file"]]
+
+
+@pytest.mark.parametrize("clause_id", ["daqing-2021#²", "daqing-2021#99999999999999999999999", "daqing-2021#١"])
+def test_odd_clause_ids_are_one_line_errors(index_dir, clause_id):
+    """`#²` passed isdigit() and crashed int(); a 23-digit number overflowed SQLite's integer."""
+    code, out, err = semplan("similar", "--clause", clause_id, "--index", str(index_dir))
+    assert code == 1 and out == ""
+    assert err == f"Error: bad clause id {clause_id!r}: expected PLAN#N, e.g. daqing-2021#12\n"
+
+
+@pytest.mark.parametrize("k", ["2147483648", "1000000000000000000"])
+def test_huge_k_returns_every_clause_at_most(index_dir, k):
+    """k = 2**31 made FAISS allocate k results per query and abort with std::bad_alloc."""
+    code, out, err = semplan("similar", "--clause", "daqing-2021#1", "--index", str(index_dir), "-k", k, "--json")
+    assert code == 0, err
+    with Corpus.open(index_dir) as corpus:
+        others = len(corpus) - corpus.plan("daqing-2021").n_clauses
+    assert len(json.loads(out)) == others

@@ -170,7 +170,8 @@ class Corpus:
     def parse_clause_id(self, clause_id: str) -> tuple[str, int]:
         """`plan#n` → (plan, n), checking the plan exists."""
         plan_id, sep, number = str(clause_id).rpartition("#")
-        if not sep or not plan_id or not number.isdigit():
+        # isdigit() alone admits `²` and other non-ASCII digits int() refuses; SQLite's integers end at 2**63.
+        if not sep or not plan_id or not (number.isascii() and number.isdigit()) or len(number) > 18:
             raise InvalidArgument(f"bad clause id {clause_id!r}: expected PLAN#N, e.g. daqing-2021#12")
         self.plan(plan_id)
         return plan_id, int(number)
