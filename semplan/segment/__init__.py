@@ -17,7 +17,6 @@ the order `segment` runs them (docs/segmentation-design.md explains the rules):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from semplan.normalize import matching_text
@@ -25,20 +24,11 @@ from semplan.segment.chrome import RepeatedLines
 from semplan.segment.clause import CLAUSE_KINDS, Clause, chinese_numeral, format_spans, span_extent
 from semplan.segment.cut import cut
 from semplan.segment.lines import LineReport, build_view, view_paragraph
-from semplan.segment.stats import PlanStats, item_number_gaps, plan_stats
+from semplan.segment.stats import PlanStats, Segmentation, item_number_gaps, plan_stats
 from semplan.segment.structure import read_structure
 
 if TYPE_CHECKING:
     from semplan.read import Document
-
-
-@dataclass(frozen=True)
-class Segmentation:
-    """A plan's clauses and what the line steps left out of them (chrome, markup, empty table rows)."""
-
-    plan_id: str
-    clauses: list[Clause]
-    lines: LineReport
 
 
 def segment_text(text: str, plan_id: str, repeated: RepeatedLines | None = None) -> Segmentation:

@@ -142,7 +142,9 @@ def is_heading_line(text: str) -> bool:
 def prose(text: str) -> bool:
     """Text that reads as part of a sentence: inner punctuation after any marker, or long."""
     body = text[unit_marker_end(text):]
-    return any(mark in body for mark in "，、,；;") or letters(body) >= MAX_HEADING_LINE_LETTERS
+    # An open quote or bracket not yet closed (`实施科技“双向`) is a sentence in progress too.
+    unclosed = any(body.count(opener) > body.count(closer) for opener, closer in ("“”", "（）", "《》", "「」", "『』"))
+    return unclosed or any(mark in body for mark in "，、,；;") or letters(body) >= MAX_HEADING_LINE_LETTERS
 
 
 def starts_unit(text: str) -> bool:

@@ -32,12 +32,15 @@ from semplan.segment._chars import (
 )
 
 # Strong phrases never occur in a plan's prose: a line up to STRONG_LINE_MAX characters holding one
-# is chrome (a longer line, or one of several sentences, is prose that quotes it).
+# is chrome (a longer line, or one of several sentences, is prose that quotes it). Counter labels
+# (浏览次数, 发布时间) can be prose (`网站浏览次数达到100万`): they make chrome only of a line
+# without a full stop.
 _STRONG = re.compile(
-    r"设为首页|加入收藏|扫一扫在手机|在手机上?打开当前页|浏览次数|访问量[:：]|发布时间[:：]|上传人[:：]|上传时间[:：]|"
-    r"文档编号[:：]|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|_第\d+页$|点击查看更多|展开阅读全文|备案号|ICP备|公网安备|"
+    r"设为首页|加入收藏|扫一扫在手机|在手机上?打开当前页|上传人[:：]|上传时间[:：]|"
+    r"文档编号[:：]|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|_第\d+页$|点击查看更多|展开阅读全文|ICP备|公网安备|"
     r"经营许可证|由会员分享|^返回\s*下载|^资源描述$|^相关资源$|^猜你喜欢$|^相关搜索$|\.(docx?|pdf|wps)$"
 )
+_COUNTER_LABELS = re.compile(r"浏览次数|访问量[:：]|发布时间[:：]|备案号")
 # Weak phrases are words a sentence can use (分享经验, 联系我们的学校): only a short line without
 # sentence punctuation holding one is chrome.
 _WEAK = re.compile(
@@ -93,6 +96,8 @@ def line_reason(text: str) -> str | None:
     sentences = sum(text.count(mark) for mark in "。！？!?")
     if length <= STRONG_LINE_MAX and sentences <= 1 and _STRONG.search(text):
         return "chrome phrase"
+    if length <= STRONG_LINE_MAX and sentences == 0 and _COUNTER_LABELS.search(text):
+        return "chrome phrase"
     if length <= WEAK_LINE_MAX and not punctuated and _WEAK.search(text):
         return "chrome phrase"
     if length <= MAX_CAPTION and _CREDIT.search(text):
@@ -137,17 +142,21 @@ def is_fragment(previous: SourceLine | None, line: SourceLine) -> bool:
     """A short line that continues an open prose line: a link or subscript cut out by markup."""
     if previous is None or line.blanks_before:
         return False
-    return (letters(previous.text) >= 15 and prose(previous.text) and not closed(previous.text)
+    return (prose(previous.text) and not closed(previous.text)
             and (letters(line.text) <= MAX_MENU_LETTERS or line.text[0] in CONTINUATION_START))
 
 
 def mark_chrome(lines: list[SourceLine], repeated: RepeatedLines | None = None) -> None:
     """Set `role = "chrome"` on chrome lines: by shape, menu runs, the footer and repetition."""
     text_lines = [line for line in lines if line.role == "text"]
+    previous = None
     for line in text_lines:
         reason = line_reason(line.text)
-        if reason is None and repeated is not None and line.text in repeated and not starts_unit(line.text):
+        if (reason is None and repeated is not None and line.text in repeated and not starts_unit(line.text)
+                and not is_fragment(previous, line)):
+            # A link word cut out of a sentence (`双向\n揭榜\n挂帅`) recurs too, but stays.
             reason = "repeated across plans"
+        previous = line
         if reason:
             line.role, line.reason = "chrome", reason
     _mark_menu_runs(text_lines)

@@ -21,9 +21,11 @@ from semplan.segment._chars import (
     SourceLine,
     closed,
     is_heading_line,
+    letters,
     prose,
     starts_unit,
 )
+from semplan.segment.chrome import MAX_MENU_LETTERS as MAX_FRAGMENT_LETTERS
 from semplan.segment.chrome import is_fragment
 
 # A text is hard-wrapped when this share of its lines (of at least MIN_WRAPPED_LINE characters)
@@ -96,7 +98,8 @@ def _soft_break(previous: SourceLine, before: str, last: str, line: SourceLine, 
     if line.heading_level or previous.heading_level or starts_unit(line.text) or starts_unit(text) or closed(before):
         return False, False
     if text[0] in CONTINUATION_START or before[-1] in OPENERS:
-        return True, in_fragment
+        # `“\n揭榜\n挂帅”`: a short piece cut out by markup continues on the next line too.
+        return True, letters(text) <= MAX_FRAGMENT_LETTERS and not closed(text)
     if before[-1].isascii() and before[-1].isalnum() and text[0].isascii() and text[0].islower():
         return True, False
     if line.zero_width_gap:

@@ -146,9 +146,9 @@ def _latin_separator(text: str, previous_end: int | None, next_start: int) -> tu
     """Two Latin words joined across a line break keep one source character between them."""
     if previous_end is None or previous_end >= next_start:
         return None
-    if not (text[previous_end - 1].isascii() and text[previous_end - 1].isalnum()
-            and text[next_start].isascii() and text[next_start].isalnum()):
-        return None
+    if not (text[previous_end - 1].isascii() and text[previous_end - 1].isalpha()
+            and text[next_start].isascii() and text[next_start].isalpha()):
+        return None  # `PM\n2.5`, `2025\n年`: a subscript or a number wrapped away from its unit joins directly
     gap = text[previous_end:next_start]
     where = gap.find(" ")
     if where < 0:
