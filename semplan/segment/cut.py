@@ -207,7 +207,7 @@ def _fused_title_end(text: str, start: int, end: int) -> int | None:
 def _sentences(text: str, start: int, end: int, kind: str, place: _Place, terminals: str = TERMINALS,
                break_paragraphs: bool = True) -> list[Piece]:
     """Sentence pieces of view[start:end], split after `terminals` and at paragraph breaks,
-    fragments under MIN_CLAUSE_CHARS merged into a neighbour within their paragraph."""
+    fragments under MIN_CLAUSE_CHARS merged into a neighbour."""
     bounds: list[list[int]] = []
     position = start
     piece_start = start
@@ -228,10 +228,15 @@ def _sentences(text: str, start: int, end: int, kind: str, place: _Place, termin
     merged: list[list[int]] = []
     for bound in bounds:
         short = letters(text[bound[0]:bound[1]]) < MIN_CLAUSE_CHARS
-        if merged and (short or letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS):
+        # A short paragraph ending in `：` (`各位代表：`) introduces what follows: it merges forward.
+        introduces = short and text[bound[0]:bound[1]].rstrip()[-1:] in "：:"
+        if merged and (short and not introduces or letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS):
             merged[-1][1] = bound[1]
         else:
             merged.append(bound)
+    if len(merged) > 1 and letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS:
+        tail = merged.pop()  # a short `…：` at the end has nothing to introduce
+        merged[-1][1] = tail[1]
     return [place.piece(kind, s, e) for s, e in merged]
 
 

@@ -178,9 +178,9 @@ def read_structure(view: View) -> Structure:
 def _find_notes(view: View) -> int | None:
     """Where a glossary, notes or annex section starts (its heading paragraph), or None.
 
-    Only in the second half of a text: before that, 附件 is a list of attachments in the header."""
+    Not in the first third of a text: there, 附件 heads a list of attachments in the header."""
     text = view.text
-    position = text.find("\n", len(text) // 2)
+    position = text.find("\n", int(len(text) * FRONT_MATTER_SHARE))
     while 0 <= position < len(text):
         start, end = view_paragraph(text, position + 1)
         if view.mark_at(start) in (None, "heading1", "heading2", "heading3") and is_notes_heading(text[start:end]):
