@@ -188,6 +188,12 @@ def test_repetition_does_not_remove_a_subheadline_two_plans_share():
     assert "加强党的建设" in repeated and "分享到：" in repeated
     clauses = segment_text(plans[0], "a", repeated).clauses
     assert clauses[0].kind == "item_title" and clauses[0].text == "加强党的建设"
+    # Short list lines two plans share in their body are what semplan looks for: they stay.
+    lists = [f"一、重点工作\n{body}\n智慧校园\n课后服务\n劳动教育\n{body}\n" for _ in (1, 2)]
+    repeated = RepeatedLines.from_texts(lists)
+    assert "课后服务" in repeated
+    kept = "".join(c.text for c in segment_text(lists[0], "a", repeated).clauses)
+    assert all(word in kept for word in ("智慧校园", "课后服务", "劳动教育"))
     # A link word cut out of a sentence by markup recurs in both plans, and stays in its sentence.
     plans = [f"第{n}项：实施科技“双向\n揭榜\n挂帅”项目，带动企业研发投入增长。\n" for n in (1, 2)]
     repeated = RepeatedLines.from_texts(plans)

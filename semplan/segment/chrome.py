@@ -149,27 +149,36 @@ def is_fragment(previous: SourceLine | None, line: SourceLine) -> bool:
 def mark_chrome(lines: list[SourceLine], repeated: RepeatedLines | None = None) -> None:
     """Set `role = "chrome"` on chrome lines: by shape, menu runs, the footer and repetition."""
     text_lines = [line for line in lines if line.role == "text"]
+    recurring: set[int] = set()
     previous = None
     for line in text_lines:
         reason = line_reason(line.text)
-        if (reason is None and repeated is not None and line.text in repeated and not starts_unit(line.text)
-                and not is_fragment(previous, line)):
-            # A link word cut out of a sentence (`双向\n揭榜\n挂帅`) recurs too, but stays.
-            reason = "repeated across plans"
-        previous = line
         if reason:
             line.role, line.reason = "chrome", reason
+        elif (repeated is not None and line.text in repeated and not starts_unit(line.text)
+              and not is_fragment(previous, line)):
+            # A link word cut out of a sentence (`双向\n揭榜\n挂帅`) recurs too, but stays.
+            recurring.add(line.number)
+        previous = line
+    # Recurring lines before the first paragraph or after the last are the site's or edition's
+    # header and footer. In the body a recurring short line may be a list item two plans share
+    # (what semplan is looking for): it goes only as part of a menu run.
+    long_lines = [index for index, line in enumerate(text_lines) if letters(line.text) > MAX_REPEATED_LETTERS]
+    first, last = (long_lines[0], long_lines[-1]) if long_lines else (len(text_lines), -1)
+    for index, line in enumerate(text_lines):
+        if line.number in recurring and not first <= index <= last:
+            line.role, line.reason = "chrome", "repeated across plans"
     _mark_menu_runs(text_lines)
     _mark_footer(text_lines)
-    if repeated is not None:
-        _keep_repeated_subheadlines(text_lines)
+    _keep_repeated_subheadlines(text_lines)
 
 
 def _mark_menu_runs(lines: list[SourceLine]) -> None:
+    """A run of short lines holding chrome is a menu."""
     run: list[SourceLine] = []
 
     def close() -> None:
-        if len(run) >= MIN_MENU_RUN and (len(run) > MIN_MENU_RUN or any(line.role == "chrome" for line in run)):
+        if len(run) >= MIN_MENU_RUN and any(line.role == "chrome" for line in run):
             for line in run:
                 if line.role == "text":
                     line.role, line.reason = "chrome", "menu run"

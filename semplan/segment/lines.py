@@ -9,7 +9,6 @@ of a line it covers. The source itself is never edited.
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -61,9 +60,6 @@ class View:
     marks: dict[int, str] = field(default_factory=dict)
     report: LineReport = field(default_factory=LineReport)
 
-    def __post_init__(self) -> None:
-        self._table_starts = sorted(start for start, kind in self.marks.items() if kind == "table_row")
-
     def spans(self, start: int, end: int) -> tuple[tuple[int, int], ...]:
         runs: list[tuple[int, int]] = []
         for position in range(start, end):
@@ -79,13 +75,6 @@ class View:
     def mark_at(self, position: int) -> str | None:
         """The kind of the marked paragraph holding view offset `position`, if any."""
         return self.marks.get(view_paragraph(self.text, position)[0])
-
-    def in_table(self, position: int) -> bool:
-        index = bisect.bisect_right(self._table_starts, position) - 1
-        if index < 0:
-            return False
-        start = self._table_starts[index]
-        return position <= view_paragraph(self.text, start)[1]
 
 
 def build_view(text: str, repeated: RepeatedLines | None = None) -> View:
