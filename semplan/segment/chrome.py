@@ -7,8 +7,9 @@ viewer (下载, 打印, 收藏, 分享 …), a document site's words (VIP, 专�
 (`|`, `>>`, `×`), hex ids. A line made of such tokens, or a run of short menu lines, or a photo
 caption ending in its credit, or anything after a footer anchor (责任编辑, 打印本页, a licence box)
 at the end of a page, is chrome. Across the plans of one index, a short unpunctuated line that
-recurs in several of them is boilerplate too (as passim and TextPAIR treat repeated passages),
-unless it is structure (a numbered or Markdown heading, a subheadline).
+recurs in several of them is boilerplate too (as passim and TextPAIR treat repeated passages)
+when it stands in a plan's header or footer or in a menu run, and is not structure (a numbered
+heading, a subheadline) or a piece of a sentence.
 
 Chrome is never found by dropping a sentence that mentions a chrome phrase: inside prose only the
 chrome itself is cut out of the line.
@@ -211,7 +212,7 @@ def _mark_footer(lines: list[SourceLine]) -> None:
 def _keep_repeated_subheadlines(lines: list[SourceLine]) -> None:
     """A repeated short line followed by a long paragraph is a subheadline two plans share."""
     for line, following in zip(lines, lines[1:], strict=False):
-        if line.reason == "repeated across plans" and following.role == "text":
+        if line.reason == "repeated across plans" and following.role == "text" and not closed(line.text):
             if letters(following.text) > max(40, 2 * letters(line.text)):
                 line.role, line.reason = "text", ""
 
