@@ -3,7 +3,8 @@
 The sample plans write the same sentence in different ways: full- and half-width punctuation,
 traditional characters machine-converted from simplified (Daqing), stray spaces from OCR and
 scraping (`呼教发〔2 0 2 1〕`, `请认真学 习领会 ,`), and three quote styles (`“…"`, `『…』`, `"…"`).
-`matching_text` folds all of these so that equal clauses get equal strings.
+`matching_text` folds all of these so that equal clauses get equal strings; it also drops
+footnote references (`［1］`) that glossary-carrying reports put inside sentences.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[,.;:!?)\]])|(?<=[(\[])\s+")
 # `3一5所`, `2020一2035`: the character 一 typed as a range dash between digits.
 _DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[一—–－~～](?=\d)")
 _WHITESPACE = re.compile(r"\s+")
+# A footnote reference inside a sentence (`“一降三减”［1］良好态势`) says nothing about the
+# sentence; at the start of a text it is a glossary entry's number and stays.
+_FOOTNOTE_REFERENCE = re.compile(r"(?<=\S)\[\d{1,3}\](?!\[)")
 # Zero-width characters (a BOM left inside a pasted text, ZWSP from web pages) carry nothing.
 _ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff]")
 
@@ -69,4 +73,4 @@ def matching_text(text: str) -> str:
     folded = _SPACE_NEAR_CJK.sub("", folded)
     folded = _SPACE_BEFORE_PUNCT.sub("", folded)
     folded = _DASH_BETWEEN_DIGITS.sub("-", folded)
-    return folded
+    return _FOOTNOTE_REFERENCE.sub("", folded)

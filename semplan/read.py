@@ -1,8 +1,10 @@
 """bytes → text: plain text in any of the encodings Chinese plans come in, .docx, .html and .pdf.
 
 Every reader returns a `Document` whose `text` is the string that clause spans index into, so
-whatever a reader does to the bytes (decoding, dropping HTML navigation, reflowing PDF lines)
-happens here, once, before any offset is taken.
+whatever a reader does to the bytes (decoding, dropping HTML navigation and page numbers) happens
+here, once, before any offset is taken. Readers do not decide which line breaks are soft: a PDF's
+lines are handed over as extracted, and `semplan.segment` recovers the line structure of every
+kind of text the same way. Tables are written as pipe rows (`| cell | cell |`), one row a line.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import logging
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semplan.errors import InputError, SemplanError
+
+logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt", ".text")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".docx", ".html", ".htm", ".pdf")
@@ -71,8 +76,10 @@ def read_document(path: str | Path, plan_id: str | None = None) -> Document:
     elif suffix == ".pdf":
         text, encoding = _pdf_text(raw, path), "pdf"
     else:
-        # Unknown suffixes are tried as text: a plan saved as `.TXT`, `.utf8` or with no suffix is
-        # still a plan, and binary input is caught by decode_text.
+        # Unknown suffixes are tried as text: a plan saved as `.utf8` or with no suffix is still a
+        # plan, and binary input is caught by decode_text. But a README is not: say so.
+        if suffix not in TEXT_SUFFIXES:
+            logger.warning("%s: not a known plan type (%s); read as plain text", path, ", ".join(SUPPORTED_SUFFIXES))
         text, encoding = decode_text(raw, path)
     if not text.strip():
         raise InputError(f"{path}: no text found")
@@ -110,7 +117,11 @@ def iter_documents(
         if path.is_dir():
             if plan_id is not None:
                 raise InputError(f"{path}: a plan id cannot be given for a directory")
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            entries = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            files = [p for p in entries if p.suffix.lower() in SUPPORTED_SUFFIXES]
+            skipped = [p.name for p in entries if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+            if skipped:
+                logger.info("%s: skipped %d file(s) of other types: %s", path, len(skipped), ", ".join(skipped))
             if not files:
                 _fail(InputError(f"{path}: no plan files ({', '.join(SUPPORTED_SUFFIXES)}) inside"),
                       path, keep_going, on_error)
@@ -231,14 +242,33 @@ def _docx_text(raw: bytes, path: Path) -> str:
     except Exception as error:  # python-docx raises zipfile, KeyError and lxml errors alike
         raise InputError(f"{path}: not a readable .docx ({type(error).__name__})") from error
     blocks = []
-    # Paragraphs and tables in document order; a table row becomes one line.
+    # Paragraphs and tables in document order; a table row becomes one pipe row.
     for block in document.iter_inner_content():
         if hasattr(block, "rows"):
-            blocks.extend(" ".join(cell.text for cell in row.cells) for row in block.rows)
+            for row in block.rows:
+                cells = [" ".join(p.text.strip() for p in cell.paragraphs if p.text.strip()) for cell in row.cells]
+                if _layout_row(cells, [sum(bool(p.text.strip()) for p in cell.paragraphs) for cell in row.cells]):
+                    blocks.extend(p.text for cell in row.cells for p in cell.paragraphs)
+                else:
+                    blocks.append(pipe_row(cells))
         else:
             blocks.append(block.text)
     # One blank line between paragraphs, as in the scraped .txt plans.
     return "\n\n".join(block for block in blocks if block.strip())
+
+
+# A table cell this long, or of this many paragraphs, holds the page layout, not a table's data.
+_LAYOUT_CELL_CHARS = 300
+_LAYOUT_CELL_PARAGRAPHS = 3
+
+
+def _layout_row(cells: list[str], paragraphs: list[int]) -> bool:
+    return any(len(cell) > _LAYOUT_CELL_CHARS for cell in cells) or any(n >= _LAYOUT_CELL_PARAGRAPHS for n in paragraphs)
+
+
+def pipe_row(cells: list[str]) -> str:
+    """One table row as a line: `| cell | cell |`, a `|` inside a cell written `｜`."""
+    return "| " + " | ".join(re.sub(r"\s+", " ", cell).replace("|", "｜").strip() for cell in cells) + " |"
 
 
 # --- .html ------------------------------------------------------------------------------------
@@ -270,6 +300,7 @@ def _html_text(raw: bytes, path: Path) -> str:
         if tag.name not in ("html", "body") and _HTML_CHROME.search(names):
             tag.decompose()
     root = soup.find("main") or soup.find("article") or _largest_content_block(soup) or soup.body or soup
+    _html_tables(root)
     # Line breaks only around block elements: inline tags (<a>, <strong>, <span>) sit inside
     # sentences and must not cut them.
     for br in root.find_all("br"):
@@ -279,6 +310,23 @@ def _html_text(raw: bytes, path: Path) -> str:
         block.insert_after("\n")
     lines = [line.strip() for line in root.get_text("").splitlines()]
     return "\n\n".join(line for line in lines if line)
+
+
+def _html_tables(root) -> None:
+    """Each data row of a table becomes a pipe row on a line of its own; rows of a layout table
+    (cells holding paragraphs) are left as they are."""
+    from bs4 import NavigableString
+
+    for row in root.find_all("tr"):
+        if row.decomposed:
+            continue
+        cells = row.find_all(["td", "th"], recursive=False)
+        if not cells or any(cell.find(["p", "div", "table", "br", "li", "h1", "h2", "h3", "h4"]) for cell in cells):
+            continue
+        texts = [cell.get_text(" ", strip=True) for cell in cells]
+        if _layout_row(texts, [1] * len(texts)):
+            continue
+        row.replace_with(NavigableString("\n" + pipe_row(texts) + "\n"))
 
 
 def _largest_content_block(soup):
@@ -292,13 +340,6 @@ def _largest_content_block(soup):
 
 
 # --- .pdf -------------------------------------------------------------------------------------
-
-# A PDF line that ends one of these closes a paragraph; any other line break is a soft wrap.
-_PARAGRAPH_END = re.compile(r"[。！？!?；;：:」』”\"]\s*$")
-# A line opening with an item or section marker starts a paragraph even when the line before has
-# no final punctuation (some items end without one).
-_PARAGRAPH_START = re.compile(r"^(\d{1,3}\s?[.．·、]|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十]{1,3}[）)])")
-
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:[-—–－]\s*\d{1,4}\s*[-—–－]|第\s*\d{1,4}\s*页(?:\s*[/，,]?\s*共\s*\d{1,4}\s*页)?|\d{1,4})\s*$")
 
@@ -324,36 +365,7 @@ def _pdf_text(raw: bytes, path: Path) -> str:
         raise InputError(f"{path}: not a readable PDF ({type(error).__name__})") from error
     if not any(page.strip() for page in pages):
         raise InputError(f"{path}: PDF has no text layer (scanned? run OCR first)")
-    # Pages are reflowed as one text so a sentence running over a page break stays whole; page
-    # numbers printed in headers or footers (`- 3 -`, `第 3 页`) are not text of the plan.
+    # Page numbers printed in headers or footers (`- 3 -`, `第 3 页`) are not text of the plan. The
+    # lines stay as extracted: the segmenter joins soft-wrapped lines, across page breaks too.
     lines = [line for page in pages for line in page.splitlines() if not _PAGE_NUMBER.match(line)]
-    return reflow_lines("\n".join(lines))
-
-
-def reflow_lines(text: str) -> str:
-    """Join PDF soft-wrapped lines: a break stays only after sentence-final punctuation.
-
-    Chinese lines are joined directly; a space is kept between two Latin words.
-    """
-    paragraphs: list[str] = []
-    current = ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            if current:
-                paragraphs.append(current)
-                current = ""
-            continue
-        if current and _PARAGRAPH_START.match(line):
-            paragraphs.append(current)
-            current = ""
-        if current and current[-1].isascii() and current[-1].isalnum() and line[0].isascii():
-            current += " " + line
-        else:
-            current += line
-        if _PARAGRAPH_END.search(current):
-            paragraphs.append(current)
-            current = ""
-    if current:
-        paragraphs.append(current)
-    return "\n\n".join(paragraphs)
+    return "\n".join(lines)

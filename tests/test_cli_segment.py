@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -46,6 +47,35 @@ def test_stats_as_json():
     stats = json.loads(result.output)
     assert [s["plan_id"] for s in stats] == PLANS
     assert stats[0]["by_kind"]["lead"] == 1
+    assert [s["by_kind"]["heading"] for s in stats] == [5, 0, 6, 7, 3]
+    assert {"chrome_lines", "soft_breaks", "table_rows_skipped"} <= set(stats[0])
+
+
+def test_stats_count_headings_notes_tables_and_chrome_per_plan():
+    realworld = str(Path(__file__).resolve().parent / "data" / "realworld")
+    result = _semplan(realworld, "--stats")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:10] == ["plan", "clauses", "lead", "head", "title", "sent.", "note", "table", "chrome", "joined"]
+    by_plan = {row.split()[0]: row.split() for row in rows}
+    assert by_plan["sichuan-gwr-2026"][3] == "13" and int(by_plan["sichuan-gwr-2026"][6]) >= 20
+    assert int(by_plan["sichuan-gwr-2026"][8]) >= 20  # chrome lines left out
+    assert int(by_plan["taipei-neihu-plan-zh-hant"][7]) > 20  # table rows
+    assert int(by_plan["liaoning-gwr-2026-wrapped30"][9]) > 500  # joined line breaks
+    assert rows[-1].startswith("total") and "1 empty table row(s) skipped" in rows[-1]
+    assert result.stderr.splitlines() == [
+        f"semplan: {realworld}: skipped 2 file(s) of other types: SOURCES.md, expected.json"]
+
+
+def test_a_file_of_unknown_type_is_read_with_a_warning(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("一、总则\n1.加强党的全面领导工作。\n", encoding="utf-8")
+    result = _semplan(str(readme))
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"semplan: {readme}: not a known plan type (.txt, .text, .docx, .html, .htm, .pdf); read as plain text"]
+    first = result.stdout.splitlines()[0].split("\t")
+    assert (first[1], first[4]) == ("heading", "总则")
 
 
 def test_plain_output_one_clause_per_line():

@@ -59,6 +59,13 @@ def test_real_daqing_clause_matches_its_hulunbuir_counterpart(sample_clauses):
     assert "實施『安吉游戲』推廣計劃" in daqing[0].text
 
 
+def test_footnote_references_inside_sentences_are_dropped():
+    assert matching_text("火灾呈现“一降三减”［1］良好态势。") == '火灾呈现"一降三减"良好态势。'
+    assert matching_text("ESI［5］全球排名前1%") == "ESI全球排名前1%"
+    # At the start it is a glossary entry's number, part of the entry.
+    assert matching_text("［5］ESI：基本科学指标数据库。") == "[5]ESI:基本科学指标数据库。"
+
+
 def test_matching_text_is_stable_on_the_sample_clauses(sample_clauses):
     for clause in sample_clauses:
         assert matching_text(clause.match_text) == clause.match_text, clause.clause_id

@@ -10,8 +10,8 @@ import pytest
 
 from semplan.data import SAMPLE_DIR, sample_plan_paths
 from semplan.errors import InputError
-from semplan.read import SUPPORTED_SUFFIXES, decode_text, iter_documents, read_document, reflow_lines
-from semplan.segment import segment
+from semplan.read import SUPPORTED_SUFFIXES, decode_text, iter_documents, read_document
+from semplan.segment import segment, segment_text
 
 
 def _original(plan_id: str) -> str:
@@ -131,8 +131,11 @@ def test_pdf_with_a_chinese_text_layer(generated):
     assert "- 1 -" not in read.text and "- 2 -" not in read.text
     clauses = segment(read.text, "qingyuan")
     expected = segment("\n\n".join(paragraphs), "qingyuan")
-    # Soft wraps and page breaks are joined back: the same clauses as from the text itself.
+    # The reader keeps the PDF's lines; the segmenter joins soft wraps and page breaks back: the
+    # same clauses as from the text itself, each with one span per line it runs over.
     assert [c.match_text for c in clauses] == [c.match_text for c in expected]
+    assert any(len(c.spans) > 1 for c in clauses)
+    assert all(c.source_text(read.text) == c.text for c in clauses)
     titles = [c.item_number for c in clauses if c.kind == "item_title"]
     assert titles == list(range(1, len(titles) + 1)) and len(titles) >= 15
 
@@ -142,17 +145,15 @@ def test_pdf_with_a_latin_text_layer(generated):
     _write_pdf(path, ["1. Strengthen moral education in every school", "and every classroom.",
                       "2. Reduce homework for primary pupils."], "Helvetica")
     read = read_document(path)
-    assert "Strengthen moral education in every school and every classroom." in read.text
+    clauses = segment(read.text, "english")
+    assert clauses[0].match_text == "Strengthen moral education in every school and every classroom."
+    # The source's line break stands between the two words: one span, the text exact.
+    assert clauses[0].item_number == 1 and clauses[0].text == "Strengthen moral education in every school\nand every classroom."
 
 
 def test_short_chinese_texts_are_not_mistaken_for_korean():
     for text, codec in [("加强党的全面领导。", "gb18030"), ("實施安吉游戲推廣計劃,提高保教質量。", "big5")]:
         assert decode_text(text.encode(codec)) == (text, codec)
-
-
-def test_reflow_keeps_paragraph_breaks_after_full_stops():
-    assert reflow_lines("第一行没有结束\n第二行结束。\n第三行。") == "第一行没有结束第二行结束。\n\n第三行。"
-    assert reflow_lines("an English\nline.") == "an English line."
 
 
 # --- .html ----------------------------------------------------------------------------------------
@@ -190,6 +191,19 @@ def test_html_inline_tags_do_not_cut_sentences(generated):
     assert read_document(path).text == "1.加强党的建设工作。推进基层组织建设。\n\n2.第二项工作。"
 
 
+def test_html_table_rows_become_pipe_rows_and_table_row_clauses(generated):
+    path = generated / "table.html"
+    path.write_text('<html><body><div class="content"><p>1.落实重点任务。</p><table>'
+                    "<tr><th>任务</th><th>责任单位</th></tr><tr><td>课后服务全覆盖</td><td>基教科</td></tr>"
+                    "</table><p>2.第二项工作要抓好。</p></div></body></html>", encoding="utf-8")
+    read = read_document(path)
+    assert "| 任务 | 责任单位 |\n\n| 课后服务全覆盖 | 基教科 |" in read.text
+    clauses = segment(read.text, "table")
+    assert [(c.kind, c.text) for c in clauses] == [
+        ("item_title", "落实重点任务。"), ("table_row", "任务 | 责任单位"), ("table_row", "课后服务全覆盖 | 基教科"),
+        ("item_title", "第二项工作要抓好。")]
+
+
 def test_docx_tables_stay_in_document_order(generated):
     import docx
 
@@ -201,7 +215,47 @@ def test_docx_tables_stay_in_document_order(generated):
     document.add_paragraph("2.第二项工作。")
     path = generated / "table.docx"
     document.save(path)
-    assert read_document(path).text == "1.第一项工作。\n\n指标 95%\n\n2.第二项工作。"
+    read = read_document(path)
+    assert read.text == "1.第一项工作。\n\n| 指标 | 95% |\n\n2.第二项工作。"
+    clauses = segment(read.text, "table")
+    assert [(c.kind, c.text) for c in clauses] == [
+        ("item_title", "第一项工作。"), ("table_row", "指标 | 95%"), ("item_title", "第二项工作。")]
+
+
+def test_docx_table_header_row_is_not_glued_to_the_clause_before(generated):
+    """`推进基层党建创新。任务 责任单位`: a task table's header row merged into the sentence before."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("一、加强党的建设")
+    document.add_paragraph("1.推进基层党建创新。")
+    table = document.add_table(rows=3, cols=2)
+    for row, (task, owner) in enumerate([("任务", "责任单位"), ("党建示范校创建", "组织科"), ("", "")]):
+        table.cell(row, 0).text = task
+        table.cell(row, 1).text = owner
+    path = generated / "tasks.docx"
+    document.save(path)
+    segmentation = segment_text(read_document(path).text, "tasks")
+    assert [(c.kind, c.text) for c in segmentation.clauses] == [
+        ("heading", "加强党的建设"), ("item_title", "推进基层党建创新。"),
+        ("table_row", "任务 | 责任单位"), ("table_row", "党建示范校创建 | 组织科")]
+    assert segmentation.lines.table_rows_skipped == 1  # the empty row
+
+
+def test_docx_layout_table_is_read_as_paragraphs(generated):
+    """A whole plan typed into one table cell is page layout, not a table row."""
+    import docx
+
+    document = docx.Document()
+    cell = document.add_table(rows=1, cols=1).cell(0, 0)
+    cell.text = "1.第一项工作要抓好。"
+    for n in range(2, 5):
+        cell.add_paragraph(f"{n}.第{n}项工作要抓好。")
+    path = generated / "layout.docx"
+    document.save(path)
+    clauses = segment(read_document(path).text, "layout")
+    assert [c.item_number for c in clauses if c.kind == "item_title"] == [1, 2, 3, 4]
+    assert not any(c.kind == "table_row" for c in clauses)
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -263,10 +317,27 @@ def test_bad_plan_id(generated):
 # --- many files ------------------------------------------------------------------------------------
 
 
-def test_directory_expands_to_supported_files_sorted():
-    documents = list(iter_documents([SAMPLE_DIR]))
-    assert [d.plan_id for d in documents] == [p.stem for p in sample_plan_paths()]  # README.md skipped
+def test_directory_expands_to_supported_files_sorted_and_names_the_rest(caplog):
+    with caplog.at_level("INFO", logger="semplan.read"):
+        documents = list(iter_documents([SAMPLE_DIR]))
+    assert [d.plan_id for d in documents] == [p.stem for p in sample_plan_paths()]
     assert ".md" not in SUPPORTED_SUFFIXES
+    assert f"{SAMPLE_DIR}: skipped 1 file(s) of other types: README.md" in caplog.messages
+
+
+def test_a_single_file_of_unknown_type_is_read_as_text_with_a_warning(generated, caplog):
+    for name in ("README.md", "plan"):
+        path = generated / name
+        path.write_text("一、总则\n1.加强党的全面领导工作。\n", encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="semplan.read"):
+            document = read_document(path)
+        assert document.encoding == "utf-8"
+        assert caplog.messages == [f"{path}: not a known plan type ({', '.join(SUPPORTED_SUFFIXES)}); read as plain text"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="semplan.read"):
+        read_document(sample_plan_paths()[0])
+    assert caplog.messages == []
 
 
 def test_keep_going_reports_and_skips_bad_files(generated):

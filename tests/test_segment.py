@@ -18,6 +18,7 @@ from semplan.segment import (
     plan_stats,
     segment,
     segment_document,
+    segment_text,
     span_extent,
 )
 
@@ -266,7 +267,8 @@ def test_front_matter_before_the_first_heading_is_dropped_only_when_short():
     body = "".join(f"{n}.第{n}项工作的标题。这一项工作要认真抓好落实。\n" for n in range(1, 9))
     titled = "某市教育局文件\n某教发〔2021〕1号\n一、总体安排\n" + body
     clauses = segment(titled, "t")
-    assert clauses[0].text == "第1项工作的标题。" and not any("教育局文件" in c.text for c in clauses)
+    assert [(c.kind, c.text) for c in clauses[:2]] == [("heading", "总体安排"), ("item_title", "第1项工作的标题。")]
+    assert not any("教育局文件" in c.text for c in clauses)
     # A long preamble before a late heading is text of the plan, not chrome: kept as sentences.
     preamble = "".join(f"这是说明部分的第{n}句话,内容相当重要。" for n in range(1, 30)) + "\n"
     clauses = segment(preamble + "1.只有一项工作的标题。这一项工作要认真落实。\n", "late")
@@ -289,6 +291,76 @@ def test_chrome_words_inside_prose_are_kept():
     ]
 
 
+def test_document_site_chrome_is_found_by_its_shape():
+    """Lines no list names: a title glued to its download badge, a file card, a footer link."""
+    text = ("市教育局2022年工作要点VIP专免\n2024-06-03999+29.51KB24 页海报侵权投诉\n一、加强党的建设\n"
+            "1.推进基层党组织标准化建设，全面提升组织力。\n2.加强意识形态工作，落实意识形态工作责任制。\n"
+            "》》点击图片进入专题《《收藏|×相关文档：\n")
+    segmentation = segment_text(text, "site")
+    assert [c.text for c in segmentation.clauses] == [
+        "加强党的建设", "推进基层党组织标准化建设，全面提升组织力。", "加强意识形态工作，落实意识形态工作责任制。"]
+    assert [number for number, _, _ in segmentation.lines.chrome] == [1, 2, 6]
+
+
+def test_photo_caption_and_inline_markup_breaks():
+    """`宁夏日报记者 王鼎 摄各位代表：` stayed in; `主要目标` and `揭榜` were cut out as items."""
+    text = ("一、过去一年工作回顾\n过去一年，我们围绕\n主要目标\n，扎实推进各项工作，全年地区生产总值增长5.5%。\n"
+            "2月3日，市十七届人大五次会议开幕。 宁夏日报记者 王鼎 摄\n各位代表：\n"
+            "实施科技“\n揭榜\n挂帅”项目30项，带动企业研发投入增长12%。\n")
+    clauses = segment(text, "report")
+    assert [(c.kind, c.text.replace("\n", "")) for c in clauses] == [
+        ("heading", "过去一年工作回顾"),
+        ("sentence", "过去一年，我们围绕主要目标，扎实推进各项工作，全年地区生产总值增长5.5%。"),
+        ("sentence", "各位代表：实施科技“揭榜挂帅”项目30项，带动企业研发投入增长12%。"),
+    ]
+    assert len(clauses[1].spans) == 3
+
+
+def test_a_subscript_on_its_own_line_is_not_an_item():
+    text = "一、主要目标\n全市空气质量持续改善，细颗粒物（PM\n2.5\n年平均浓度控制在30微克/立方米以下。\n1.加强大气污染防治。\n"
+    clauses = segment(text, "air")
+    assert [c.text for c in clauses] == [
+        "主要目标", "全市空气质量持续改善，细颗粒物（PM\n2.5\n年平均浓度控制在30微克/立方米以下。".replace("\n", ""),
+        "加强大气污染防治。"]
+    assert [c.item_number for c in clauses] == [None, None, 1]
+
+
+def test_hard_wrapped_text_is_joined_and_item_titles_stay_apart():
+    """Text out of a PDF, wrapped at 20 characters: an item title on a short line of its own stays
+    a title (the old PDF reflow glued it to its body); wrapped sentences are whole again."""
+    body = ("全面贯彻党的教育方针，落实立德树人根本任务，深化教育评价改革，推进义务教育优质均衡发展，"
+            "扩大普惠性学前教育资源，办好人民满意的教育。")
+    items = [f"{n}.第{n}项重点工作\n" + "\n".join(body[i:i + 20] for i in range(0, len(body), 20)) for n in range(1, 5)]
+    text = "一、重点任务\n" + "\n".join(items) + "\n"
+    clauses = segment(text, "pdf")
+    assert [c.kind for c in clauses] == ["heading"] + ["item_title", "sentence"] * 4
+    assert all(c.text.replace("\n", "") == body and len(c.spans) == 4 for c in clauses if c.kind == "sentence")
+    assert [c.text for c in clauses if c.kind == "item_title"] == [f"第{n}项重点工作" for n in range(1, 5)]
+
+
+def test_a_glossary_at_the_end_is_notes_not_items():
+    text = ("一、重点工作\n1.加强党的建设。推进基层党组织建设。\n2.深化教育改革。推进“双减”落地见效。\n"
+            "名词解释\n1.“双减”：有效减轻义务教育阶段学生过重作业负担和校外培训负担。\n"
+            "2.“五育并举”：德智体美劳全面发展。\n")
+    clauses = segment(text, "glossary")
+    assert [(c.kind, c.item_number) for c in clauses] == [
+        ("heading", None), ("item_title", 1), ("sentence", 1), ("item_title", 2), ("sentence", 2),
+        ("heading", None), ("note", None), ("note", None)]
+    assert clauses[-1].text == "2.“五育并举”：德智体美劳全面发展。" and clauses[-1].section_title == "名词解释"
+
+
+def test_a_chrome_phrase_inside_a_long_line_never_drops_the_line():
+    """A 2 MB content line holding one chrome phrase gave 0 clauses: only the phrase goes now."""
+    line = "推进教育数字化转型，建设智慧校园示范校。" * 60_000 + "设为首页|加入收藏" + "加强教师队伍建设，提高教师待遇。" * 10_000
+    assert len(line.encode("utf-8")) > 2_000_000
+    clauses = segment(line + "\n", "big")
+    assert len(clauses) == 70_000
+    assert sum(len(c.text) for c in clauses) == len(line) - len("设为首页|加入收藏")
+    # A counter label inside a sentence is prose, not chrome.
+    assert [c.text for c in segment("网站浏览次数达到100万人次，群众满意度明显提升。\n", "p")] == [
+        "网站浏览次数达到100万人次，群众满意度明显提升。"]
+
+
 def test_empty_and_blank_text_give_no_clauses():
     assert segment("", "e") == []
     assert segment(" \n\n\u3000\n", "e") == []
@@ -298,7 +370,7 @@ def test_clause_rejects_bad_spans():
     with pytest.raises(InvalidArgument):
         Clause("p", 1, "sentence", "ab", "ab", ((3, 5), (4, 6)))
     with pytest.raises(InvalidArgument):
-        Clause("p", 1, "heading", "ab", "ab", ((0, 2),))
+        Clause("p", 1, "paragraph", "ab", "ab", ((0, 2),))
     with pytest.raises(ValueError):  # InvalidArgument is a ValueError too
         Clause("p", 1, "sentence", "ab", "ab", ())
 
@@ -317,6 +389,10 @@ PIECES = st.sampled_from([
     "一、", "二、", "（一）", "1.", "1 ·", "2 .", "1 0 ·", "4. .", "3、", "4、、", "\n", "\n\n", "。", "；", ";",
     "!", "?", "“", "”", "『", "』", " ", "\u3000", "\xa0", "总体思路", "加强教育工作", "推进改革", "90.5%",
     "2 · 0", "2021.", "设为首页", "第1页 / 共12页", "工作要点", "2021年", "XX", "abc", "\r\n", "\ufeff",
+    # line structure, chrome by shape, notes and tables
+    "<table>", "<tr>", "<td>", "</td>", "</tr>", "</table>", "| 任务 | 单位 |", "|---|---|", "## ", "- ", "![图](a/b)",
+    "\u200b", "注释", "名词解释", "附件", "［1］", "VIP", "2024-06-03 09:45", "本报记者 王鼎 摄", "PM", "2.5", "揭榜",
+    "下载", "》》", "：", "，", "（", "）", "各位代表：", "a" * 30,
 ])
 STRUCTURED = st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=60).map("".join)
 

@@ -12,8 +12,8 @@ from semplan._csv import SafeWriter
 from semplan.errors import InputError
 from semplan.segment import format_spans
 
-CSV_FIELDS = ("clause_id", "plan_id", "n", "kind", "section_number", "section_title", "item_number",
-              "item_title", "spans", "text", "match_text")
+CSV_FIELDS = ("clause_id", "plan_id", "n", "kind", "section_number", "section_title", "subsection_number",
+              "subsection_title", "item_number", "item_title", "spans", "text", "match_text")
 
 
 @click.command(name="segment")
@@ -26,10 +26,11 @@ CSV_FIELDS = ("clause_id", "plan_id", "n", "kind", "section_number", "section_ti
 @click.option("--keep-going", is_flag=True,
               help="Report unreadable files and go on with the rest (exit status is still 1).")
 def command(paths, as_json, as_csv, plan_ids, stats, keep_going):
-    """Cut plans into clauses: sentences, item titles and the lead, with exact source offsets.
+    """Cut plans into clauses (lead, headings, item titles, sentences, notes, table rows) with exact source offsets.
 
     PATH is a .txt (UTF-8, UTF-16, GB18030/GBK or Big5), .docx, .html or .pdf file, or a
-    directory of them. With no PATH the bundled sample plans are used. The plain output has
+    directory of them (other files in it are skipped and named). With no PATH the bundled sample
+    plans are used. Lines recurring across the plans given are boilerplate. The plain output has
     one clause per line: clause id, kind, section › item, source spans, text.
 
     \b
@@ -39,7 +40,7 @@ def command(paths, as_json, as_csv, plan_ids, stats, keep_going):
       semplan segment plans/ --csv --keep-going > clauses.csv
     """
     from semplan.read import iter_documents
-    from semplan.segment import plan_stats, segment_document
+    from semplan.segment import plan_stats, segment_documents
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
@@ -58,17 +59,13 @@ def command(paths, as_json, as_csv, plan_ids, stats, keep_going):
 
     documents = iter_documents(paths, keep_going=keep_going, on_error=report, plan_ids=plan_ids or None)
     writer = _ClauseWriter("json" if as_json else "csv" if as_csv else "text")
-    all_clauses = []
+    segmentations = segment_documents(documents)
     try:
-        for document in documents:
-            clauses = segment_document(document)
-            if stats:
-                all_clauses.extend(clauses)
-            else:
-                writer.write(clauses)
         if stats:
-            _print_stats(plan_stats(all_clauses), as_json)
+            _print_stats(plan_stats(segmentations), as_json)
         else:
+            for segmentation in segmentations:
+                writer.write(segmentation.clauses)
             writer.close()
     except BrokenPipeError:
         # `semplan segment | head`: the reader is gone; stop quietly like other Unix tools.
@@ -97,8 +94,10 @@ class _ClauseWriter:
                 record["spans"] = format_spans(clause.spans)
                 self._csv_row([record[field] for field in CSV_FIELDS])
             else:
-                location = clause.path or "-"
-                click.echo(f"{clause.clause_id}\t{clause.kind}\t{location}\t{format_spans(clause.spans)}\t{clause.text}")
+                # One clause a line: a line break kept between two joined words, or a table row's
+                # tab, is shown as a space (the JSON and CSV give the exact text).
+                shown = " ".join(clause.text.split("\n")).replace("\t", " ")
+                click.echo(f"{clause.clause_id}\t{clause.kind}\t{clause.path or '-'}\t{format_spans(clause.spans)}\t{shown}")
             self.count += 1
 
     def _csv_row(self, values) -> None:
@@ -118,15 +117,20 @@ def _print_stats(stats, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(plan) for plan in stats], ensure_ascii=False, indent=2))
         return
-    header = f"{'plan':<20} {'clauses':>7} {'lead':>5} {'titles':>6} {'sent.':>6} {'sect.':>5} {'items':>5}" \
-             f" {'min':>4} {'median':>6} {'p95':>4} {'max':>4}  item-number gaps"
+    width = max([20, *(len(plan.plan_id) for plan in stats)])
+    header = (f"{'plan':<{width}} {'clauses':>7} {'lead':>4} {'head':>4} {'title':>5} {'sent.':>5} {'note':>4} {'table':>5}"
+              f" {'chrome':>6} {'joined':>6} {'min':>4} {'median':>6} {'p95':>4} {'max':>4}  item-number gaps")
     click.echo(header)
     for plan in stats:
+        kinds = plan.by_kind
         gaps = ", ".join(f"{a}→{b}" for a, b in plan.item_gaps) or "none"
         click.echo(
-            f"{plan.plan_id:<20} {plan.clauses:>7} {plan.by_kind['lead']:>5} {plan.by_kind['item_title']:>6}"
-            f" {plan.by_kind['sentence']:>6} {plan.sections:>5} {plan.items:>5} {plan.min_chars:>4}"
-            f" {plan.median_chars:>6g} {plan.p95_chars:>4} {plan.max_chars:>4}  {gaps}"
+            f"{plan.plan_id:<{width}} {plan.clauses:>7} {kinds['lead']:>4} {kinds['heading']:>4} {kinds['item_title']:>5}"
+            f" {kinds['sentence']:>5} {kinds['note']:>4} {kinds['table_row']:>5} {plan.chrome_lines:>6}"
+            f" {plan.soft_breaks:>6} {plan.min_chars:>4} {plan.median_chars:>6g} {plan.p95_chars:>4} {plan.max_chars:>4}  {gaps}"
         )
-    lengths_note = "lengths in characters of display text"
-    click.echo(f"{'total':<20} {sum(plan.clauses for plan in stats):>7}   ({lengths_note})")
+    skipped = sum(plan.table_rows_skipped for plan in stats)
+    notes = "lengths in characters; chrome: lines left out; joined: line breaks inside a paragraph"
+    if skipped:
+        notes += f"; {skipped} empty table row(s) skipped"
+    click.echo(f"{'total':<{width}} {sum(plan.clauses for plan in stats):>7}   ({notes})")

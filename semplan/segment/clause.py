@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from semplan.errors import InvalidArgument
 
-CLAUSE_KINDS = ("lead", "item_title", "sentence")
+# `heading`: a section, subsection or Markdown heading; `note`: a sentence of a glossary, notes or
+# annex section; `table_row`: one row of a table, its cells joined by a separator from the source.
+CLAUSE_KINDS = ("lead", "item_title", "sentence", "heading", "note", "table_row")
 
 _CN_NUMERALS = ["", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十"]
 
@@ -36,6 +38,8 @@ class Clause:
     section_title: str | None = None
     item_number: int | None = None
     item_title: str | None = None
+    subsection_number: int | None = None  # `（一）` under `一、`
+    subsection_title: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in CLAUSE_KINDS:
@@ -54,11 +58,14 @@ class Clause:
 
     @property
     def path(self) -> str:
-        """Human-readable location: `一、section › 3. item`."""
+        """Human-readable location: `一、section › （二）subsection › 3. item`."""
         parts = []
         if self.section_number is not None or self.section_title:
             numeral = chinese_numeral(self.section_number) + "、" if self.section_number else ""
             parts.append(f"{numeral}{self.section_title or ''}")
+        if self.subsection_number is not None or self.subsection_title:
+            numeral = f"（{chinese_numeral(self.subsection_number)}）" if self.subsection_number else ""
+            parts.append(f"{numeral}{self.subsection_title or ''}")
         if self.item_number is not None or self.item_title:
             number = f"{self.item_number}. " if self.item_number is not None else ""
             parts.append(f"{number}{self.item_title or ''}".strip())
@@ -80,6 +87,8 @@ class Clause:
             "section_title": self.section_title,
             "item_number": self.item_number,
             "item_title": self.item_title,
+            "subsection_number": self.subsection_number,
+            "subsection_title": self.subsection_title,
             "path": self.path,
             "spans": [list(span) for span in self.spans],
             "text": self.text,

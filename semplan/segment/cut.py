@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from semplan.segment._chars import is_notes_heading
 from semplan.segment.lines import CLOSERS, FULL_STOPS, TERMINALS, View, letters, view_paragraph
 from semplan.segment.structure import Structure
 
@@ -38,48 +39,132 @@ class Piece:
     section_title: str | None
     item_number: int | None
     item_title: str | None
+    subsection_number: int | None = None
+    subsection_title: str | None = None
+
+
+@dataclass
+class _Place:
+    """Where the cutter is in the plan: the section, subsection and item the next pieces belong to."""
+
+    section_number: int | None = None
+    section_title: str | None = None
+    subsection_number: int | None = None
+    subsection_title: str | None = None
+    item_number: int | None = None
+    item_title: str | None = None
+
+    def piece(self, kind: str, start: int, end: int) -> Piece:
+        return Piece(kind, start, end, self.section_number, self.section_title, self.item_number, self.item_title,
+                     self.subsection_number, self.subsection_title)
 
 
 def cut(view: View, structure: Structure) -> list[Piece]:
     text = view.text
     pieces: list[Piece] = []
     events = structure.events
-    first_event = events[0].start if events else len(text)
+    notes = structure.notes if structure.notes is not None else len(text)
+    first_event = events[0].start if events else notes
     body_start = structure.body_start
+    place = _Place()
     if structure.lead:
         lead_start, body_start = structure.lead
-        pieces += _sentences(text, lead_start, body_start, "lead", None, None, None, None, terminals=FULL_STOPS)
-    pieces += _sentences(text, body_start, first_event, "sentence", None, None, None, None)
+        pieces += _sentences(text, lead_start, body_start, "lead", place, terminals=FULL_STOPS)
+    pieces += _body(view, body_start, first_event, place)
 
-    section_number: int | None = None
-    section_title: str | None = None
     for index, event in enumerate(events):
-        end = events[index + 1].start if index + 1 < len(events) else len(text)
-        if event.kind == "section":
-            section_number = event.number
-            heading_end = min(end, view_paragraph(text, event.content)[1])
-            for position in range(event.content, heading_end):
-                if text[position] in TERMINALS:
-                    heading_end = position + 1
-                    break
-            section_title = _strip(text[event.content:heading_end]).rstrip(":：,，;；。") or None
-            pieces += _sentences(text, heading_end, end, "sentence", section_number, section_title, None, None)
+        end = events[index + 1].start if index + 1 < len(events) else notes
+        if event.kind in ("section", "subsection", "heading"):
+            heading_end = _heading_end(text, event.content, end)
+            title = _strip(text[event.content:heading_end]).rstrip(":：,，;；。") or None
+            if event.kind == "section":
+                place = _Place(event.number, title)
+            elif event.kind == "subsection":
+                place = _Place(place.section_number, place.section_title, event.number, title)
+            else:
+                place = _Place(None, title)
+            if letters(text[event.content:heading_end]):
+                pieces.append(place.piece("heading", event.content, heading_end))
+            pieces += _body(view, heading_end, end, place)
         elif event.kind == "subheadline":
             title_end = view_paragraph(text, event.start)[1]
-            title = _strip(text[event.start:title_end])
-            pieces.append(Piece("item_title", event.start, title_end, section_number, section_title, None, title))
-            pieces += _sentences(text, title_end, end, "sentence", section_number, section_title, None, title)
+            place.item_number, place.item_title = None, _strip(text[event.start:title_end])
+            pieces.append(place.piece("item_title", event.start, title_end))
+            pieces += _body(view, title_end, end, place)
         else:
             title_end = _title_end(text, event.content, end)
             title = _strip(text[event.content:title_end]).rstrip("。！？!?；;") if title_end else None
+            place.item_number, place.item_title = event.number, title
             body_start = event.content
             if title_end:
-                pieces.append(
-                    Piece("item_title", event.content, title_end, section_number, section_title, event.number, title)
-                )
+                pieces.append(place.piece("item_title", event.content, title_end))
                 body_start = title_end
-            pieces += _sentences(text, body_start, end, "sentence", section_number, section_title, event.number, title)
+            pieces += _body(view, body_start, end, place)
+    if structure.notes is not None:
+        pieces += _notes(view, structure.notes)
     return [piece for piece in (_trimmed(text, piece) for piece in pieces) if piece is not None]
+
+
+def _heading_end(text: str, start: int, end: int) -> int:
+    """A heading runs to its first sentence end or the end of its paragraph (or the next event)."""
+    heading_end = min(end, view_paragraph(text, start)[1])
+    for position in range(start, heading_end):
+        if text[position] in TERMINALS:
+            return position + 1
+    return heading_end
+
+
+def _body(view: View, start: int, end: int, place: _Place) -> list[Piece]:
+    """Sentences of view[start:end]; a table row inside it is one `table_row` piece."""
+    text = view.text
+    pieces: list[Piece] = []
+    position = start
+    while position < end:
+        paragraph_start, paragraph_end = view_paragraph(text, position)
+        run_end = min(end, paragraph_end)
+        if view.marks.get(paragraph_start) == "table_row":
+            pieces.append(place.piece("table_row", max(position, paragraph_start), run_end))
+            position = run_end + 1
+            continue
+        # Sentences run over consecutive prose paragraphs, up to the next table row.
+        while run_end < end and view.marks.get(run_end + 1) != "table_row":
+            run_end = min(end, view_paragraph(text, run_end + 1)[1])
+        pieces += _sentences(text, position, run_end, "sentence", place)
+        position = run_end + 1
+    return pieces
+
+
+def _notes(view: View, start: int) -> list[Piece]:
+    """A notes section: its heading paragraphs, then one entry per marker (`［1］`, `1.`), each
+    entry cut at full stops. A short term line ending in `：` stays with its definition."""
+    text = view.text
+    pieces: list[Piece] = []
+    place = _Place()
+    position = start
+    while position < len(text):
+        paragraph_start, paragraph_end = view_paragraph(text, position)
+        paragraph = text[paragraph_start:paragraph_end]
+        if view.marks.get(paragraph_start) == "table_row":
+            pieces.append(place.piece("table_row", paragraph_start, paragraph_end))
+        elif is_notes_heading(paragraph) or view.marks.get(paragraph_start, "").startswith("heading"):
+            place = _Place(None, _strip(paragraph).rstrip(":：") or None)
+            pieces.append(place.piece("heading", paragraph_start, paragraph_end))
+        else:
+            entry_end = paragraph_end
+            while (entry_end < len(text) and _is_term(text[paragraph_start:entry_end])
+                   and view.marks.get(entry_end + 1) is None):
+                entry_end = view_paragraph(text, entry_end + 1)[1]
+            pieces += _sentences(text, paragraph_start, entry_end, "note", place, terminals=FULL_STOPS,
+                                 break_paragraphs=False)
+            paragraph_end = entry_end
+        position = paragraph_end + 1
+    return pieces
+
+
+def _is_term(text: str) -> bool:
+    """`［1］一降三减：` on a line of its own: the term of a glossary entry, defined on the next line."""
+    text = text.strip()
+    return bool(text) and text[-1] in "：:" and letters(text) <= MAX_TITLE_CHARS and "\n" not in text
 
 
 def _strip(text: str) -> str:
@@ -119,8 +204,8 @@ def _fused_title_end(text: str, start: int, end: int) -> int | None:
     return None
 
 
-def _sentences(text, start, end, kind, section_number, section_title, item_number, item_title,
-               terminals: str = TERMINALS) -> list[Piece]:
+def _sentences(text: str, start: int, end: int, kind: str, place: _Place, terminals: str = TERMINALS,
+               break_paragraphs: bool = True) -> list[Piece]:
     """Sentence pieces of view[start:end], split after `terminals` and at paragraph breaks,
     fragments under MIN_CLAUSE_CHARS merged into a neighbour."""
     bounds: list[list[int]] = []
@@ -128,7 +213,7 @@ def _sentences(text, start, end, kind, section_number, section_title, item_numbe
     piece_start = start
     while position < end:
         char = text[position]
-        if char == "\n":
+        if char == "\n" and break_paragraphs:
             bounds.append([piece_start, position])
             piece_start = position + 1
         elif char in terminals:
@@ -143,13 +228,16 @@ def _sentences(text, start, end, kind, section_number, section_title, item_numbe
     merged: list[list[int]] = []
     for bound in bounds:
         short = letters(text[bound[0]:bound[1]]) < MIN_CLAUSE_CHARS
-        if merged and (short or letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS):
+        # A short paragraph ending in `：` (`各位代表：`) introduces what follows: it merges forward.
+        introduces = short and text[bound[0]:bound[1]].rstrip()[-1:] in "：:"
+        if merged and (short and not introduces or letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS):
             merged[-1][1] = bound[1]
         else:
             merged.append(bound)
-    return [
-        Piece(kind, s, e, section_number, section_title, item_number, item_title) for s, e in merged
-    ]
+    if len(merged) > 1 and letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS:
+        tail = merged.pop()  # a short `…：` at the end has nothing to introduce
+        merged[-1][1] = tail[1]
+    return [place.piece(kind, s, e) for s, e in merged]
 
 
 def _trimmed(text: str, piece: Piece) -> Piece | None:

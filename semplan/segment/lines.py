@@ -1,68 +1,64 @@
-"""The view: a source's kept lines, each character remembering its offset in the source.
+"""The view: a source's kept text, each character remembering its offset in the source.
 
-Boilerplate lines (web and document-site chrome) and a document site's page markers are simply
-absent from the view, so a clause cut from it maps back to one source span, or to two when it
-runs across a removed page marker. The source itself is never edited.
+`build_view` runs the line steps in order: split the source into lines, mark tables and cut
+markup (`markup`), find chrome (`chrome`), remove a document site's page markers, decide which
+line breaks are soft (`joins`) and join those lines into paragraphs. Whatever a step leaves out
+is simply absent from the view, so a clause cut from it maps back to one source span per piece
+of a line it covers. The source itself is never edited.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-# Sentence punctuation shared by the structure reader and the cutter.
-TERMINALS = "。！？!?；;"
-# A lead is cut at full stops only: its `;` separate the aims of one sentence, and the issue
-# wants the (twice-scraped) lead of the 2019 plan to come out as one lead clause.
-FULL_STOPS = "。！？!?"
-CLOSERS = "”’」』）)\"'》〉】"
-SENTENCE_END = TERMINALS + "：:"
-SPACE = " \t\u00a0\u3000"
+from semplan.segment._chars import (
+    CLOSERS,
+    FULL_STOPS,
+    SENTENCE_END,
+    SPACE,
+    TERMINALS,
+    SourceLine,
+    letters,
+    split_lines,
+)
+from semplan.segment.chrome import RepeatedLines, inline_cuts, mark_chrome
+from semplan.segment.joins import mark_joins, read_layout
+from semplan.segment.markup import mark_tables, strip_markup
 
-# Lines of web and document-site chrome, in two strengths. Strong patterns never occur in a
-# plan's prose, so any line up to _BOILERPLATE_LINE_MAX characters holding one is dropped (a long
-# line is a paragraph that quotes them). Weak patterns are words a sentence can use (分享经验,
-# 联系我们的学校), so they drop only a short line without sentence punctuation.
-_BOILERPLATE_STRONG = re.compile(
-    r"设为首页|加入收藏|扫一扫在手机|在手机上?打开当前页|浏览次数|访问量[:：]|发布时间[:：]|上传人[:：]|上传时间[:：]|"
-    r"文档编号[:：]|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|_第\d+页$|点击查看更多|展开阅读全文|备案号|ICP备|公网安备|"
-    r"经营许可证|由会员分享|^返回\s*下载|^资源描述$|^相关资源$|^猜你喜欢$|^相关搜索$|\.(docx?|pdf|wps)$"
-)
-_BOILERPLATE_WEAK = re.compile(
-    r"联系我们|当前位置|欢迎访问|^今天是|^分享(到)?[:：]?|^来源[:：]|点击(数|量|率)|打印本页|关闭窗口|^【?字体[:：]|文字大小"
-)
-_BOILERPLATE_LINE_MAX = 160
-_BOILERPLATE_WEAK_MAX = 40
-# Unambiguous chrome anywhere in a clause: the last guard, for chrome glued onto body text.
-_BOILERPLATE_INLINE = re.compile(
-    r"设为首页|加入收藏|扫一扫在手机打开|浏览次数|上传人[:：]|文档编号[:：]|第\s*\d+\s*页\s*/\s*共\s*\d+\s*页|"
-    r"点击查看更多|展开阅读全文|备案号[:：]"
-)
+__all__ = ["CLOSERS", "FULL_STOPS", "SENTENCE_END", "SPACE", "TERMINALS", "LineReport", "View", "build_view",
+           "letters", "view_paragraph"]
 
 # A document site's page marker: `4、` or `4、、` at the start of a page chunk.
 # Only the first 、 is the marker: in `政策公开\n\n4、、过程公开` the second one is the text's own.
-_PAGE_MARKER = re.compile(r"[ \t\u3000\xa0]*(\d{1,3})、[ \t\u3000\xa0]*")
+_PAGE_MARKER = re.compile(r"(\d{1,3})、[ \t\u3000\xa0]*")
+# Prose lines at least this long (or of several sentences) lose only the chrome phrases in them.
+_INLINE_CHROME_MIN = 40
 
 
-def is_boilerplate_line(line: str) -> bool:
-    line = line.strip()
-    if len(line) <= _BOILERPLATE_LINE_MAX and _BOILERPLATE_STRONG.search(line):
-        return True
-    return (len(line) <= _BOILERPLATE_WEAK_MAX and not any(mark in line for mark in "。！？!?；;")
-            and bool(_BOILERPLATE_WEAK.search(line)))
+@dataclass(frozen=True)
+class LineReport:
+    """What the line steps left out or joined, for `semplan segment --stats`."""
 
-
-def has_inline_boilerplate(text: str) -> bool:
-    """Chrome glued into a clause's own text (the view keeps it when the line was long)."""
-    return bool(_BOILERPLATE_INLINE.search(text))
+    chrome_lines: int = 0
+    markup_lines: int = 0
+    soft_breaks: int = 0  # line breaks inside a paragraph that were dropped
+    table_rows_skipped: int = 0
+    chrome: tuple[tuple[int, str, str], ...] = ()  # (line number, reason, text) of each chrome line
 
 
 @dataclass
 class View:
-    """The kept characters of a source, each with its source offset; -1 marks a paragraph break."""
+    """The kept characters of a source, each with its source offset; -1 marks a paragraph break.
+
+    `marks` maps the view offset where a paragraph starts to its kind when it is not prose:
+    `table_row`, or `heading1`…`heading6` for a Markdown heading.
+    """
 
     text: str
     origin: list[int]
+    marks: dict[int, str] = field(default_factory=dict)
+    report: LineReport = field(default_factory=LineReport)
 
     def spans(self, start: int, end: int) -> tuple[tuple[int, int], ...]:
         runs: list[tuple[int, int]] = []
@@ -76,91 +72,125 @@ class View:
                 runs.append((offset, offset + 1))
         return tuple(runs)
 
-
-def _lines(text: str) -> list[tuple[int, int]]:
-    lines = []
-    start = 0
-    for match in re.finditer(r"\r\n|\r|\n", text):
-        lines.append((start, match.start()))
-        start = match.end()
-    lines.append((start, len(text)))
-    return lines
+    def mark_at(self, position: int) -> str | None:
+        """The kind of the marked paragraph holding view offset `position`, if any."""
+        return self.marks.get(view_paragraph(self.text, position)[0])
 
 
-def _is_blank(line: str) -> bool:
-    return not line.strip()
+def build_view(text: str, repeated: RepeatedLines | None = None) -> View:
+    lines = split_lines(text)
+    lines, table_rows_skipped = mark_tables(text, lines)
+    for line in lines:
+        if line.role == "text":
+            strip_markup(text, line)
+    mark_chrome(lines, repeated)
+    for line in lines:
+        if line.role == "text" and (len(line.text) > _INLINE_CHROME_MIN or line.text.count("。") > 1):
+            line.cuts.extend(inline_cuts(line))
+            if not letters(line.visible(text)):
+                line.role, line.reason = "chrome", "chrome phrases only"
+    _cut_page_markers(text, lines)
+    soft_breaks = mark_joins(text, lines, read_layout(text, lines))
 
-
-def build_view(text: str) -> View:
-    lines = [(s, e) for s, e in _lines(text) if not _is_blank(text[s:e])]
-    lines = [(s, e) for s, e in lines if not is_boilerplate_line(text[s:e])]
-    page_markers = _page_markers(text, lines)
-
-    paragraphs: list[list[tuple[int, int]]] = []
-    join_next = False
-    for index, (start, end) in enumerate(lines):
-        marker = page_markers.get(index)
-        if marker is not None:
-            number, marker_end = marker
-            start = marker_end
-            # The first chunk opens the text; every later chunk continues the previous one, often
-            # mid-word (`加强高` / `11、考选课`).
-            joins = number != min(n for n, _ in page_markers.values()) and bool(paragraphs)
-            if start >= end:
-                join_next = joins
-                continue
+    paragraphs: list[tuple[list[tuple[int, int]], str | None]] = []
+    previous_end = None
+    for line in lines:
+        if line.role not in ("text", "table_row"):
+            continue
+        ranges = [(s, e) for s, e in line.kept() if s < e]
+        if not ranges:
+            continue
+        kind = "table_row" if line.role == "table_row" else f"heading{line.heading_level}" if line.heading_level else None
+        if (line.join or line.forced_join) and paragraphs and paragraphs[-1][1] is None and kind is None:
+            separator = _latin_separator(text, previous_end, ranges[0][0])
+            paragraphs[-1][0].extend([separator, *ranges] if separator else ranges)
         else:
-            joins = join_next
-        join_next = False
-        if joins:
-            paragraphs[-1].append((start, end))
-        else:
-            paragraphs.append([(start, end)])
+            paragraphs.append((ranges, kind))
+        previous_end = ranges[-1][1]
 
     chars: list[str] = []
     origin: list[int] = []
-    for index, ranges in enumerate(paragraphs):
+    marks: dict[int, str] = {}
+    for index, (ranges, kind) in enumerate(paragraphs):
         if index:
             chars.append("\n")
             origin.append(-1)
+        if kind:
+            marks[len(origin)] = kind
         for start, end in ranges:
-            chars.append(text[start:end])
+            piece = text[start:end]
+            chars.append(" " if piece in ("\n", "\r") else piece)
             origin.extend(range(start, end))
-    return View("".join(chars), origin)
+    report = LineReport(
+        chrome_lines=sum(line.role == "chrome" for line in lines),
+        markup_lines=sum(line.role in ("markup", "table_skipped") for line in lines),
+        soft_breaks=soft_breaks,
+        table_rows_skipped=table_rows_skipped,
+        chrome=tuple((line.number + 1, line.reason, line.text) for line in lines if line.role == "chrome"),
+    )
+    return View("".join(chars), origin, marks, report)
 
 
-def _page_markers(text: str, lines: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
-    """Line index → (page number, end of marker) for a run of page markers `1、` … `N、`.
+def _latin_separator(text: str, previous_end: int | None, next_start: int) -> tuple[int, int] | None:
+    """Two Latin words joined across a line break keep one source character between them."""
+    if previous_end is None or previous_end >= next_start:
+        return None
+    if not (text[previous_end - 1].isascii() and text[previous_end - 1].isalpha()
+            and text[next_start].isascii() and text[next_start].isalpha()):
+        return None  # `PM\n2.5`, `2025\n年`: a subscript or a number wrapped away from its unit joins directly
+    gap = text[previous_end:next_start]
+    where = gap.find(" ")
+    if where < 0:
+        where = max(gap.find("\n"), gap.find("\r"))
+    return (previous_end + where, previous_end + where + 1) if where >= 0 else None
+
+
+def _cut_page_markers(text: str, lines: list[SourceLine]) -> None:
+    """Cut a run of page markers `1、` … `N、` out of their lines; each later page chunk continues
+    the previous paragraph, often mid-word (`加强高` / `11、考选课`).
 
     Numbered items written `1、` look the same, so a run counts as page markers only when most
     of its markers cut a sentence: the line before ends without final punctuation, or the marker
     is doubled (`4、、`).
     """
+    kept = [line for line in lines if line.role == "text"]
     found: dict[int, tuple[int, int]] = {}
     expected = 1
-    for index, (start, end) in enumerate(lines):
-        match = _PAGE_MARKER.match(text, start, end)
+    for index, line in enumerate(kept):
+        match = _PAGE_MARKER.match(text, line.start, line.end)
         if match and int(match.group(1)) == expected:
             found[index] = (expected, match.end())
             expected += 1
     if len(found) < 2:
-        return {}
+        return
     cuts = 0
-    for index, (_number, marker_end) in found.items():
-        if index == 0 or _number == 1:
+    for index, (number, marker_end) in found.items():
+        if index == 0 or number == 1:
             continue
-        previous = text[lines[index - 1][0]:lines[index - 1][1]].rstrip()
+        previous = kept[index - 1].text.rstrip()
         doubled = text.startswith("、", marker_end)
         if doubled or (previous and previous[-1] not in SENTENCE_END + CLOSERS):
             cuts += 1
-    return found if cuts * 2 >= len(found) - 1 and cuts >= 1 else {}
+    if not (cuts * 2 >= len(found) - 1 and cuts >= 1):
+        return
+    join_next = False
+    for index, line in enumerate(kept):
+        marker = found.get(index)
+        if marker is not None:
+            number, marker_end = marker
+            line.cuts.append((line.start, marker_end))
+            joins = number != 1 and index > 0
+            if not letters(line.visible(text)):
+                line.role, line.reason = "markup", "page marker"
+                join_next = join_next or joins
+                continue
+            line.forced_join = joins or join_next
+        elif join_next:
+            line.forced_join = True
+        join_next = False
 
 
 def view_paragraph(text: str, position: int) -> tuple[int, int]:
     start = text.rfind("\n", 0, position) + 1
     end = text.find("\n", position)
     return start, len(text) if end < 0 else end
-
-
-def letters(text: str) -> int:
-    return sum(1 for ch in text if ch.isalnum())

@@ -7,6 +7,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from semplan.segment.clause import CLAUSE_KINDS, Clause
+from semplan.segment.lines import LineReport
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A plan's clauses and what the line steps left out of them (chrome, markup, empty table rows)."""
+
+    plan_id: str
+    clauses: list[Clause]
+    lines: LineReport
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,9 @@ class PlanStats:
     median_chars: float
     p95_chars: int
     max_chars: int
+    chrome_lines: int = 0  # lines left out as web or document-site chrome
+    soft_breaks: int = 0  # line breaks joined inside a paragraph (wraps, markup breaks)
+    table_rows_skipped: int = 0  # table rows without text
 
 
 def item_number_gaps(clauses: Iterable[Clause]) -> list[tuple[int, int]]:
@@ -37,14 +50,22 @@ def item_number_gaps(clauses: Iterable[Clause]) -> list[tuple[int, int]]:
     return gaps
 
 
-def plan_stats(clauses: list[Clause]) -> list[PlanStats]:
-    """Per-plan counts and clause-length distribution, in the order plans first appear."""
+def plan_stats(items: Iterable[Clause | Segmentation]) -> list[PlanStats]:
+    """Per-plan counts and clause-length distribution, in the order plans first appear.
+
+    Given `Segmentation`s, the counts of what the line steps left out are filled in too."""
     by_plan: dict[str, list[Clause]] = {}
-    for clause in clauses:
-        by_plan.setdefault(clause.plan_id, []).append(clause)
+    reports: dict[str, LineReport] = {}
+    for item in items:
+        if isinstance(item, Segmentation):
+            by_plan.setdefault(item.plan_id, []).extend(item.clauses)
+            reports[item.plan_id] = item.lines
+        else:
+            by_plan.setdefault(item.plan_id, []).append(item)
     result = []
     for plan_id, plan_clauses in by_plan.items():
-        lengths = sorted(len(clause.text) for clause in plan_clauses)
+        lengths = sorted(len(clause.text) for clause in plan_clauses) or [0]
+        report = reports.get(plan_id, LineReport())
         result.append(
             PlanStats(
                 plan_id=plan_id,
@@ -58,6 +79,9 @@ def plan_stats(clauses: list[Clause]) -> list[PlanStats]:
                 median_chars=statistics.median(lengths),
                 p95_chars=lengths[min(len(lengths) - 1, round(0.95 * (len(lengths) - 1)))],
                 max_chars=lengths[-1],
+                chrome_lines=report.chrome_lines,
+                soft_breaks=report.soft_breaks,
+                table_rows_skipped=report.table_rows_skipped,
             )
         )
     return result

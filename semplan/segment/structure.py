@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from semplan.segment._chars import is_notes_heading
 from semplan.segment.lines import CLOSERS, SENTENCE_END, SPACE, TERMINALS, View, letters, view_paragraph
 
 # A subheadline is a short unpunctuated paragraph followed by a longer one.
@@ -45,7 +46,7 @@ def _chinese_number(numeral: str) -> int | None:
 
 @dataclass
 class Event:
-    kind: str  # "section", "item", "subheadline"
+    kind: str  # "section", "subsection", "item", "subheadline", "heading" (Markdown; number = level)
     start: int  # where the marker starts in the view
     content: int  # where the text after the marker starts
     number: int | None
@@ -56,6 +57,7 @@ class Structure:
     lead: tuple[int, int] | None
     body_start: int
     events: list[Event]
+    notes: int | None = None  # where a notes section (注释, 名词解释, 附件) starts; it runs to the end
 
 
 def _at_boundary(text: str, position: int) -> bool:
@@ -91,38 +93,58 @@ def _item_number(match: re.Match, text: str) -> int | None:
 
 def read_structure(view: View) -> Structure:
     text = view.text
+    notes = _find_notes(view)
+    limit = notes if notes is not None else len(text)
     candidates: list[tuple[int, str, re.Match]] = []
-    for match in _SECTION.finditer(text):
+    for match in _SECTION.finditer(text, 0, limit):
         candidates.append((match.start(), "section", match))
-    for match in _ITEM.finditer(text):
+    for match in _ITEM.finditer(text, 0, limit):
         candidates.append((match.start(), "item", match))
+    candidates = [c for c in candidates if view.mark_at(c[0]) is None]
+    candidates += [(start, "heading", None) for start, kind in view.marks.items()
+                   if kind.startswith("heading") and start < limit]
     candidates.sort(key=lambda candidate: (candidate[0], candidate[1] != "section"))
 
     events: list[Event] = []
     section_family: int | None = None  # 1: `一、`, 2: `（一）`
-    section_number = 0
+    section_number = subsection_number = 0
     item_number = 0
     items_in_section = 0
+    last_content = 0
     for position, kind, match in candidates:
-        if events and position < events[-1].content:
+        if position < last_content:
+            continue
+        if kind == "heading":
+            events.append(Event("heading", position, position, int(view.marks[position][-1])))
+            items_in_section = 0
             continue
         if kind == "section":
             family = 1 if match.group(1) else 2
             number = _chinese_number(match.group(1) or match.group(2))
-            if section_family is not None and family != section_family:
+            if not _at_boundary(text, position):
                 continue
-            if number != section_number + 1 or not _at_boundary(text, position):
+            # A heading on a line of its own may skip a number or two: the source's own numbering
+            # has gaps, or a copy left a part out.
+            jump = {1, 2, 3, 4} if _at_paragraph_start(text, position) and _short_heading(text, match.end()) else {1}
+            if section_family in (None, family) and number - section_number in jump and (section_number or number == 1):
+                section_family, section_number, subsection_number = family, number, 0
+                event_kind = "section"
+            elif (section_family == 1 and family == 2 and section_number
+                  and number - subsection_number in (jump if subsection_number else {1})):
+                # `（一）` under `一、`: the second level of a government work report.
+                subsection_number = number
+                event_kind = "subsection"
+            else:
                 continue
-            section_family = family
-            section_number = number
             items_in_section = 0
-            events.append(Event("section", position, match.end(), number))
+            events.append(Event(event_kind, position, match.end(), number))
+            last_content = match.end()
             continue
         number = _item_number(match, text)
         if number is None:
             continue
         allowed = {item_number + 1}
-        if events and events[-1].kind == "section" and items_in_section == 0:
+        if events and events[-1].kind in ("section", "subsection", "heading") and items_in_section == 0:
             allowed.add(1)  # numbering may restart in each section (the county plan does)
         at_paragraph_start = _at_paragraph_start(text, position)
         if at_paragraph_start and item_number:
@@ -136,12 +158,12 @@ def read_structure(view: View) -> Structure:
         item_number = number
         items_in_section += 1
         events.append(Event("item", position, match.end(), number))
-
-    first_event = events[0].start if events else len(text)
+        last_content = match.end()
+    first_event = events[0].start if events else limit
     lead = _find_lead(text, first_event)
     if lead and lead[0] > len(text) * FRONT_MATTER_SHARE:
         lead = None  # 总体思路 deep inside a text is a sentence about it, not the plan's lead
-    events.extend(_subheadlines(text, events, lead))
+    events.extend(_subheadlines(view, events, lead, limit))
     events.sort(key=lambda event: event.start)
     if lead:
         body_start = lead[0]
@@ -150,12 +172,38 @@ def read_structure(view: View) -> Structure:
     else:
         body_start = 0
     events = [event for event in events if event.start >= body_start]
-    return Structure(lead, body_start, events)
+    return Structure(lead, body_start, events, notes)
+
+
+def _find_notes(view: View) -> int | None:
+    """Where a glossary, notes or annex section starts (its heading paragraph), or None.
+
+    Not in the first third of a text: there, 附件 heads a list of attachments in the header."""
+    text = view.text
+    position = text.find("\n", int(len(text) * FRONT_MATTER_SHARE))
+    while 0 <= position < len(text):
+        start, end = view_paragraph(text, position + 1)
+        if view.mark_at(start) in (None, "heading1", "heading2", "heading3") and is_notes_heading(text[start:end]):
+            return start
+        position = text.find("\n", end)
+        if position < 0:
+            break
+    return None
+
+
+def _short_heading(text: str, content: int) -> bool:
+    """The heading's first sentence (or its paragraph) is short enough to be a heading."""
+    end = view_paragraph(text, content)[1]
+    for position in range(content, end):
+        if text[position] in TERMINALS:
+            end = position
+            break
+    return letters(text[content:end]) <= MAX_SUBHEADLINE_CHARS
 
 
 def _ends_heading(text: str, events: list[Event], position: int) -> bool:
     """An item marker glued to the end of its section heading: `…推进XX教育现代化1.抓好…`."""
-    if not events or events[-1].kind != "section":
+    if not events or events[-1].kind not in ("section", "subsection"):
         return False
     between = text[events[-1].content:position]
     return len(between) <= 80 and "\n" not in between and not any(ch in TERMINALS for ch in between)
@@ -181,15 +229,17 @@ def _find_lead(text: str, first_event: int) -> tuple[int, int] | None:
     return start, min(paragraph_end, first_event)
 
 
-def _subheadlines(text: str, events: list[Event], lead: tuple[int, int] | None) -> list[Event]:
+def _subheadlines(view: View, events: list[Event], lead: tuple[int, int] | None, limit: int) -> list[Event]:
+    text = view.text
     marked = {view_paragraph(text, event.start)[0] for event in events}
     found = []
     paragraphs = []
     position = 0
-    while position <= len(text):
-        end = text.find("\n", position)
-        end = len(text) if end < 0 else end
-        paragraphs.append((position, end))
+    while position <= limit:
+        end = text.find("\n", position, limit)
+        end = limit if end < 0 else end
+        if view.mark_at(position) is None:
+            paragraphs.append((position, end))
         position = end + 1
     for index, (p_start, p_end) in enumerate(paragraphs[:-1]):
         if p_start in marked or (lead and p_start < lead[1]):
