@@ -122,6 +122,10 @@ def _repair_files(directory: Path, found: CheckReport) -> tuple[list[str], bool]
     repaired: list[str] = []
     manifest = read_json(directory / MANIFEST)
     manifest_ok = schema.manifest_problem(manifest) is None
+    # What the inspection called leftovers; FAISS files a rebuilt manifest no longer names go with the rebuild.
+    for path in [*schema.remove_leftovers(directory, manifest if manifest_ok else None),
+                 *remove_dead_staging(directory, ".creating")]:
+        repaired.append(f"removed {path}")
     conn = schema.connect(directory / DATABASE)
     try:
         if "database-schema" in codes:
@@ -153,10 +157,6 @@ def _repair_files(directory: Path, found: CheckReport) -> tuple[list[str], bool]
         raise schema.os_error(error, directory, f"repairing {directory}") from error
     finally:
         conn.close()
-    for path in schema.remove_leftovers(directory, manifest) if manifest_ok else []:
-        repaired.append(f"removed {path}")
-    for path in remove_dead_staging(directory, ".creating"):
-        repaired.append(f"removed {path}")
     rebuild = bool(codes & {*_FAISS, "manifest-missing", "manifest-damaged", "model-mismatch"}) and manifest_ok
     return repaired, rebuild
 
@@ -248,11 +248,13 @@ class _Inspection:
         conn = schema.connect(database)
         try:
             version = schema_version(conn)
-            problems = [row[0] for row in conn.execute("PRAGMA integrity_check(10)")]
+            # A row may hold several lines, under a "*** in database main ***" heading.
+            problems = [line.strip() for row in conn.execute("PRAGMA integrity_check(10)") for line in row[0].splitlines()
+                        if line.strip() and not line.startswith("***")]
         except sqlite3.Error as error:
             problems, version = [str(error)], -1
         if problems != ["ok"]:
-            shown = problems[0] + (f" and {len(problems) - 1} more" if len(problems) > 1 else "")
+            shown = problems[0] + (f"; {len(problems) - 1} more problems" if len(problems) > 1 else "")
             self.add("database-damaged", f"{database} is damaged ({shown}); " + _recreate_command(self.directory, conn), False)
         elif version == 0:
             self.add("database-damaged", f"{database} holds no semplan index; " + _recreate_command(self.directory, None), False)
@@ -348,11 +350,11 @@ class _Inspection:
             self.add("lexical-table", f"the bigram table has {rows} rows for {self.counts['clauses']} clauses")
 
     def _leftovers(self) -> None:
-        for path in sorted(self.directory.iterdir()):
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
-                self.add("leftover", f"{path} is left over from an interrupted write")
-            elif path.suffix == ".faiss" and self.manifest is not None and path.name != self.manifest["index"].get("file"):
+        for path in schema.leftovers(self.directory, self.manifest):
+            if path.suffix == ".faiss":
                 self.add("leftover", f"{path} is a FAISS file {MANIFEST} does not name")
+            else:
+                self.add("leftover", f"{path} is left over from an interrupted write")
         for path in _dead_staging(self.directory):
             self.add("leftover", f"{path} is left over from an interrupted index creation")
 

@@ -351,16 +351,17 @@ def write_manifest_of_write(
     return manifest
 
 
-def leftovers(directory: Path, manifest: dict[str, Any]) -> list[Path]:
-    """Temp files of killed writers, and FAISS files the manifest does not name."""
-    current = manifest["index"].get("file")
+def leftovers(directory: Path, manifest: dict[str, Any] | None) -> list[Path]:
+    """Temp files of killed writers, and FAISS files the manifest does not name (None: no manifest to ask)."""
+    current = manifest["index"].get("file") if manifest is not None else None
     return sorted(
         path for path in directory.iterdir()
-        if (path.name.startswith(".") and path.name.endswith(".tmp")) or (path.suffix == ".faiss" and path.name != current)
+        if (path.name.startswith(".") and path.name.endswith(".tmp"))
+        or (manifest is not None and path.suffix == ".faiss" and path.name != current)
     )
 
 
-def remove_leftovers(directory: Path, manifest: dict[str, Any]) -> list[Path]:
+def remove_leftovers(directory: Path, manifest: dict[str, Any] | None) -> list[Path]:
     removed = []
     for path in leftovers(directory, manifest):
         with contextlib.suppress(OSError):  # removed by another writer meanwhile, or not ours to remove
