@@ -67,12 +67,14 @@ def test_a_scrambled_faiss_file_never_answers(index, built):
     plans, exit 0, and an unchanged re-index left the file as it was."""
     _, expected, _ = similar(built)
     scramble(faiss_path(index), 400_000, 65536)
-    code, out, err = semplan("check", str(index))
-    assert code == 1 and out == f"faiss-file: {faiss_path(index)} did not match its checksum\n"
-    assert err == f"Error: {index}: 1 problem; 1 fixed by: semplan check {index} --repair\n"
+    damaged = index.parent / "damaged"
+    shutil.copytree(index, damaged)
     code, hits, err = similar(index)
     assert code == 0 and hits == expected and all(hit["score"] <= 1.0 for hit in hits)
     assert err == f"semplan: the FAISS file of {index} did not match its checksum; rebuilt from the database\n"
+    code, out, err = semplan("check", str(damaged))
+    assert code == 1 and out == f"faiss-file: {faiss_path(damaged)} did not match its checksum\n"
+    assert err == f"Error: {damaged}: 1 problem; 1 fixed by: semplan check {damaged} --repair\n"
     # Saved by that reader: the next one loads the file, and the index checks clean.
     assert similar(index) == (0, expected, "")
     assert semplan("check", str(index))[0] == 0
