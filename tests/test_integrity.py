@@ -333,6 +333,32 @@ def test_disk_full_writing_the_manifest(index, encoder, monkeypatch):
     assert repair_index(index).ok and "gamma" not in json.dumps(search_all(index))
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_disk_full_when_a_reader_saves_a_rebuilt_file(index, monkeypatch, caplog):
+    import semplan.store.faiss_index
+
+    expected = search_all(index)
+    scramble(faiss_path(index), 200, 512)
+    damaged = faiss_path(index).read_bytes()
+    disk_full(monkeypatch, semplan.store.faiss_index)
+    with caplog.at_level(logging.WARNING, logger="semplan"):
+        assert search_all(index) == expected
+    [message] = [record.getMessage() for record in caplog.records]
+    assert message.startswith(f"the FAISS file of {index} did not match its checksum; rebuilt from the database "
+                              f"(kept in memory: disk full while writing {index}/vectors-000001.faiss")
+    assert faiss_path(index).read_bytes() == damaged and not [p for p in index.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_disk_full_while_creating_an_index(tmp_path, encoder, monkeypatch):
+    import semplan._fs
+
+    disk_full(monkeypatch, semplan._fs)
+    with pytest.raises(StoreError, match=f"^disk full while creating {tmp_path / 'index'} \\(No space left on device\\)$"):
+        Corpus.create(tmp_path / "index", encoder.identity())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_disk_full_at_the_sqlite_commit_leaves_the_index_as_it_was(index, encoder, monkeypatch):
     """The traceback ended in `cannot rollback - no transaction is active`, hiding the real cause:
     SQLite rolls a transaction back itself when it runs out of space."""
