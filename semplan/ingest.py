@@ -3,7 +3,9 @@
 Incremental: a file whose plan id and sha256 are already stored is left as it is; a changed file
 replaces its plan's clauses. A clause whose matching text the index already holds gets the stored
 vector, so only new texts reach the encoder, whose own cache catches the rest. Everything one call
-adds is one store transaction: an interrupted run leaves the index as it was.
+adds is one store transaction, committed after every document is encoded: a run interrupted before
+the commit leaves the index as it was; after it, the index holds every plan of the run, and the
+next search or write brings the FAISS file and manifest up to date (docs/index-design.md).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "cluster": "cluster",
     "report": "report",
     "eval": "eval",
+    "check": "check",
 }
 
 

@@ -11,8 +11,10 @@ a time (an exclusive lock the kernel releases when it dies); readers take no loc
 - `schema`: the files of an index directory, the SQLite schema and its migrations, the manifest
 - `faiss_index`: which FAISS index, building and calibrating it, searching it (docs/index-design.md)
 - `lexical`: character bigrams and BM25 over SQLite FTS5
+- `check`: what is wrong with an index directory, and rebuilding what its database still holds
 """
 
+from semplan.store.check import CheckReport, Finding, check_index, repair_index
 from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus
 from semplan.store.faiss_index import (
     CALIBRATION_TARGET,
@@ -46,7 +48,9 @@ __all__ = [
     "LOCK",
     "MANIFEST",
     "MIGRATIONS",
+    "CheckReport",
     "Corpus",
+    "Finding",
     "ALL_PLANS",
     "PlanFilter",
     "PlanRecord",
@@ -55,10 +59,12 @@ __all__ = [
     "bigrams",
     "build_faiss_index",
     "calibrate_nprobe",
+    "check_index",
     "choose_index_kind",
     "configure_threads",
     "faiss_search",
     "ivf_nlist",
+    "repair_index",
     "semplan_version",
     "text_hash",
 ]

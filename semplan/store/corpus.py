@@ -8,6 +8,8 @@ records, clauses, vectors, nearest row ids. Reading files, segmenting and encodi
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,20 +20,9 @@ import numpy as np
 
 from semplan._fs import exclusive_lock
 from semplan.encode import describe_model, same_model
-from semplan.errors import ClauseNotFound, InvalidArgument, ModelMismatch, PlanNotFound, StoreError
-from semplan.store import lexical, schema
-from semplan.store.faiss_index import (
-    build_faiss_index,
-    can_update_in_place,
-    choose_index_kind,
-    configure_threads,
-    describe_index,
-    exact_top,
-    faiss_search,
-    read_index,
-    update_in_place,
-    write_index,
-)
+from semplan.errors import ClauseNotFound, InvalidArgument, ModelMismatch, PlanNotFound
+from semplan.store import faiss_file, lexical, schema
+from semplan.store.faiss_index import configure_threads, exact_top, faiss_search
 from semplan.store.records import ALL_PLANS, PlanFilter, PlanRecord
 from semplan.store.schema import DATABASE, DEFAULT_ANN_THRESHOLD, IN_LIST_LIMIT, LOCK, MANIFEST, SELECT_CLAUSE
 from semplan.store.writer import PlanWriter
@@ -45,10 +36,29 @@ if TYPE_CHECKING:
 # numpy: a handful of plans is a few thousand vectors, which an approximate index would only lose
 # recall on.
 EXACT_SUBSET_LIMIT = 50_000
-# Rows fetched from SQLite per round trip when reading vectors.
-_FETCH = 10_000
+def _database_errors(method):
+    """An SQLite error (a damaged page, a full disk) becomes a one-line StoreError naming the index."""
+
+    @functools.wraps(method)
+    def wrapper(self: Corpus, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as error:
+            raise schema.database_error(error, self.directory) from error
+
+    return wrapper
 
 
+def _database_errors_in_every_method(cls: type) -> type:
+    """Whichever method of `cls` meets a damaged page or a full disk says so in one line, never as a
+    traceback (`writing` also catches them inside its block, where the PlanWriter's statements run)."""
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and (not name.startswith("__") or name == "__len__"):
+            setattr(cls, name, _database_errors(member))
+    return cls
+
+
+@_database_errors_in_every_method
 class Corpus:
     """An index directory: plans, clauses, vectors and a FAISS index. Use `create` or `open`."""
 
@@ -61,6 +71,7 @@ class Corpus:
         self._plans_cache: dict[str, PlanRecord] | None = None
         self._plans_generation: int | None = None
         self._source_cache: dict[str, str] = {}
+        self._holding_lock = False
 
     # ------------------------------------------------------------ create / open
 
@@ -86,15 +97,16 @@ class Corpus:
             raise ModelMismatch(
                 f"index {directory} was built with {describe_model(stored)}, not {describe_model(model_identity)}"
             )
-        conn = schema.connect(directory / DATABASE)
+        try:
+            conn = schema.connect(directory / DATABASE)
+        except sqlite3.Error as error:
+            raise schema.database_error(error, directory) from error
         corpus = cls(directory, manifest, conn)
         try:
-            if not schema.is_current(conn):
-                with corpus._locked():  # an older schema is migrated by the writer only
-                    schema.migrate(conn)
-        except sqlite3.DatabaseError as error:
+            schema.prepare_database(conn, directory, manifest, corpus._locked)
+        except BaseException:
             conn.close()
-            raise StoreError(f"{directory / DATABASE} is unreadable: {error}") from None
+            raise
         return corpus
 
     def close(self) -> None:
@@ -207,7 +219,7 @@ class Corpus:
     def vectors(self, clause_ids: Sequence[str] | None = None) -> np.ndarray:
         """float32 (n, dims), L2-normalised; rows follow `clauses()` order, or `clause_ids` order."""
         if clause_ids is None:
-            blobs = [row[0] for row in self._stream("SELECT vector FROM clauses ORDER BY plan_id, n")]
+            blobs = [row[0] for row in schema.stream(self._conn, "SELECT vector FROM clauses ORDER BY plan_id, n")]
             return schema.vectors_from_blobs(blobs, self.dims)
         row_ids = self.row_ids(list(clause_ids))
         by_row = self.vectors_by_row_id(row_ids)
@@ -221,16 +233,6 @@ class Corpus:
         ).fetchall()
         return np.array([row[0] for row in rows], dtype=np.int64), schema.vectors_from_blobs([row[1] for row in rows], self.dims)
 
-    def _vectors_by_id(self, after: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(row ids, vectors) of the clauses with a row id above `after`, by row id."""
-        rows = list(self._stream("SELECT id, vector FROM clauses WHERE id > ? ORDER BY id", (after,)))
-        return np.array([row[0] for row in rows], dtype=np.int64), schema.vectors_from_blobs([row[1] for row in rows], self.dims)
-
-    def _stream(self, select: str, parameters: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        cursor = self._conn.execute(select, parameters)
-        while batch := cursor.fetchmany(_FETCH):
-            yield from batch
-
     def source_text(self, plan_id: str) -> str:
         self.plan(plan_id)
         if plan_id not in self._source_cache:
@@ -241,18 +243,18 @@ class Corpus:
     # ------------------------------------------------------------ FAISS and BM25
 
     def faiss_index(self) -> faiss.Index:
-        """The FAISS index of the database's current generation (rebuilt in memory if the file is stale)."""
+        """The FAISS index of the database's current generation, from the file the manifest names if
+        that file is whole (sha256, size, count); else rebuilt from SQLite, saved when no other process
+        is writing, and the rebuild logged. Never answers from a file that does not match."""
         generation = self.generation()
         if self._faiss is None or self._faiss_generation != generation:
             configure_threads()
             self.manifest = schema.reread_manifest(self.directory, self.manifest)
-            info = self.manifest["index"]
-            current = info.get("file") and info.get("generation") == generation
-            index = read_index(self.directory / info["file"]) if current else None
-            if index is None or index.ntotal != len(self):
-                ids, vectors = self._vectors_by_id()
-                kind = choose_index_kind(len(ids), int(info.get("ann_threshold", DEFAULT_ANN_THRESHOLD)))
-                index, _ = build_faiss_index(vectors, ids, kind)
+            index, problem = faiss_file.load(self.directory, self.manifest, generation, len(self), self.dims)
+            if index is None:
+                index, generation, self.manifest = faiss_file.rebuild(
+                    self.directory, self._conn, self.manifest, self.dims, problem, self._locked
+                )
             self._faiss, self._faiss_generation = index, generation
         return self._faiss
 
@@ -294,10 +296,21 @@ class Corpus:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the index's writer lock; a second writer fails at once with `LockBusy`."""
-        with exclusive_lock(self.directory / LOCK, wait=False, what=f"index {self.directory}"):
-            schema.remove_leftovers(self.directory, self.manifest)
+        """Hold the index's writer lock; a second writer fails at once with `LockBusy`. Re-entrant."""
+        if self._holding_lock:  # a write verifying (and repairing) its FAISS file
             yield
+            return
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(exclusive_lock(self.directory / LOCK, wait=False, what=f"index {self.directory}"))
+            except OSError as error:
+                raise schema.os_error(error, self.directory, f"locking {self.directory / LOCK}") from error
+            self._holding_lock = True
+            try:
+                schema.remove_leftovers(self.directory, self.manifest)
+                yield
+            finally:
+                self._holding_lock = False
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[PlanWriter]:
@@ -307,15 +320,25 @@ class Corpus:
         is derived data written after it, then the manifest that names it, so a writer killed in
         between leaves a manifest naming an older generation, and readers rebuild from SQLite.
         """
+        try:
+            with self._locked():
+                # An IVF index takes small changes in place, so load the current one before changing rows.
+                base = self.faiss_index() if self.manifest["index"].get("kind") == "ivf" else None
+                last_row_id = int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM clauses").fetchone()[0])
+                writer = PlanWriter(self._conn, self.dims)
+                with writer.transaction():
+                    yield writer
+                if writer.changed or self.manifest["index"].get("generation") != self.generation():
+                    self._persist_faiss(base, last_row_id, writer.removed_row_ids)
+                else:
+                    self.faiss_index()  # an unchanged write still verifies the FAISS file, and repairs it
+        except sqlite3.Error as error:
+            raise schema.database_error(error, self.directory) from error
+
+    def rebuild_faiss(self) -> None:
+        """Rebuild the FAISS file from the database and name it in a new manifest (`semplan check --repair`)."""
         with self._locked():
-            # An IVF index takes small changes in place, so load the current one before changing rows.
-            base = self.faiss_index() if self.manifest["index"].get("kind") == "ivf" else None
-            last_row_id = int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM clauses").fetchone()[0])
-            writer = PlanWriter(self._conn, self.dims)
-            with writer.transaction():
-                yield writer
-            if writer.changed or self.manifest["index"].get("generation") != self.generation():
-                self._persist_faiss(base, last_row_id, writer.removed_row_ids)
+            self._persist_faiss()
 
     def remove(self, plan_id: str | Iterable[str]) -> list[str]:
         """Remove plans (and their clauses) from the index; unknown ids are an error."""
@@ -326,24 +349,10 @@ class Corpus:
                 writer.delete_plan(each)
         return plan_ids
 
-    def _persist_faiss(self, base: faiss.Index | None, last_row_id: int, removed_row_ids: list[int]) -> None:
-        """Write the FAISS index of the committed generation, then the manifest that names it."""
-        generation = self.generation()
-        info = dict(self.manifest["index"])
-        threshold = int(info.get("ann_threshold", DEFAULT_ANN_THRESHOLD))
-        kind = choose_index_kind(len(self), threshold)
-        if base is not None and can_update_in_place(info, kind, len(self)):
-            update_in_place(base, removed_row_ids, *self._vectors_by_id(after=last_row_id))
-            index = base
-        else:
-            # Rebuilt: one pass over the stored vectors (about a second per 100k), no bookkeeping to get wrong.
-            ids, vectors = self._vectors_by_id()
-            index, description = build_faiss_index(vectors, ids, kind)
-            info = describe_index(info, description)
-        name = f"vectors-{generation:06d}.faiss"
-        write_index(index, self.directory / name)
-        info.update({"file": name, "generation": generation, "ann_threshold": threshold})
-        plans, clauses = self._conn.execute("SELECT COUNT(*), COALESCE(SUM(n_clauses), 0) FROM plans").fetchone()
-        self.manifest = schema.write_manifest_of_write(self.directory, self.manifest, info, {"plans": plans, "clauses": clauses})
-        self._faiss, self._faiss_generation = index, generation
-        schema.remove_leftovers(self.directory, self.manifest)
+    def _persist_faiss(self, base: faiss.Index | None = None, last_row_id: int = 0, removed_row_ids: Sequence[int] = ()) -> None:
+        """Write the FAISS file of the committed generation, then the manifest that names it (under the lock)."""
+        index, self.manifest = faiss_file.persist(
+            self.directory, self._conn, self.manifest, self.dims,
+            base=base, last_row_id=last_row_id, removed_row_ids=removed_row_ids,
+        )
+        self._faiss, self._faiss_generation = index, self.generation()

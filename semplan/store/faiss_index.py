@@ -7,8 +7,10 @@ these choices (against HNSW, list counts, nprobe, threads).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,18 +218,99 @@ def exact_top(scores: np.ndarray, ids: np.ndarray, k: int, excluded: set[int]) -
     return [(int(ids[i]), float(scores[i])) for i in top if int(ids[i]) not in excluded][:k]
 
 
-def read_index(path: Path) -> faiss.Index | None:
-    """The index in `path`, or None if it is gone (a concurrent writer removed it) or damaged."""
+def read_verified_index(path: Path, info: Mapping[str, Any]) -> tuple[faiss.Index | None, str | None]:
+    """(the index in `path`, None) if it is the file the manifest's `info` describes, else (None, what is wrong).
+
+    The file is hashed and then read through the same open handle, so the bytes FAISS reads are the
+    bytes that matched the checksum even if a repair replaces the file meanwhile. Hashing costs about
+    as much as reading (docs/index-design.md has the figures).
+    """
     import faiss
 
+    if not info.get("sha256"):
+        return None, "has no checksum (written by an older semplan)"
     try:
-        return faiss.read_index(str(path))
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size != info.get("bytes"):
+                return None, "is truncated" if size < int(info.get("bytes") or 0) else "has the wrong size"
+            if hashlib.file_digest(handle, "sha256").hexdigest() != info["sha256"]:
+                return None, "did not match its checksum"
+            handle.seek(0)
+            index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+    except FileNotFoundError:
+        return None, "is missing"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror})"
     except RuntimeError:
-        return None
+        return None, "cannot be read by FAISS"
+    if index.ntotal != info.get("ntotal"):
+        return None, f"holds {index.ntotal} vectors, not the {info.get('ntotal')} recorded"
+    return index, None
 
 
-def write_index(index: faiss.Index, path: Path) -> None:
-    """Written to a temporary file, fsynced, renamed: fault points `faiss-temp-written`, `faiss-renamed`."""
+def write_index(index: faiss.Index, path: Path) -> dict[str, Any]:
+    """Written to a temporary file, fsynced, renamed (fault points `faiss-temp-written`, `faiss-renamed`).
+
+    Returns what the manifest records of it: {"sha256", "bytes", "ntotal"}, hashed as it is written.
+    Raises OSError (ENOSPC when the disk is full) with the temporary file removed.
+    """
     import faiss
 
-    replace_atomically(path, lambda temporary: faiss.write_index(index, str(temporary)), fault_name="faiss")
+    digest = hashlib.sha256()
+    written = 0
+
+    def write(temporary: Path) -> None:
+        nonlocal written
+        with open(temporary, "wb") as handle:
+
+            def chunk(data: bytes) -> int:
+                nonlocal written
+                handle.write(data)  # an OSError here (disk full) passes through FAISS unchanged
+                digest.update(data)
+                written += len(data)
+                return len(data)
+
+            faiss.write_index(index, faiss.PyCallbackIOWriter(chunk))
+
+    replace_atomically(path, write, fault_name="faiss")
+    return {"sha256": digest.hexdigest(), "bytes": written, "ntotal": int(index.ntotal)}
+
+
+def digest_vectors(chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> str:
+    """The manifest's `vectors_sha256`: sha256 over each clause in row-id order, its row id as an 8-byte
+    little-endian integer followed by its vector as little-endian float32 (the stored blob's bytes).
+
+    `chunks` are (ids, vectors) in ascending id order; SQLite's `SELECT id, vector FROM clauses
+    ORDER BY id` recomputes it.
+    """
+    digest = hashlib.sha256()
+    for ids, vectors in chunks:
+        if not len(ids):
+            continue
+        record = np.empty(len(ids), dtype=[("id", "<i8"), ("vector", "<f4", (vectors.shape[1],))])
+        record["id"], record["vector"] = ids, vectors
+        digest.update(record.tobytes())
+    return digest.hexdigest()
+
+
+def index_contents(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) an exact or IVF-Flat index holds, by id: what it answers from, to compare with SQLite."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        vectors = index.index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+    else:
+        lists = ivf.invlists
+        id_parts, vector_parts = [np.zeros(0, np.int64)], [np.zeros((0, index.d), np.float32)]
+        for number in range(ivf.nlist):
+            size = lists.list_size(number)
+            if size:
+                id_parts.append(faiss.rev_swig_ptr(lists.get_ids(number), size).copy())
+                codes = faiss.rev_swig_ptr(lists.get_codes(number), size * lists.code_size).copy()
+                vector_parts.append(codes.view(np.float32).reshape(size, index.d))
+        ids, vectors = np.concatenate(id_parts), np.concatenate(vector_parts)
+    order = np.argsort(ids, kind="stable")
+    return ids[order], np.asarray(vectors, dtype=np.float32)[order]

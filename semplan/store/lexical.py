@@ -39,6 +39,12 @@ def create_table(conn: sqlite3.Connection) -> None:
     conn.execute(f"INSERT INTO clause_bigrams (rowid, bigrams) SELECT id, {SQL_FUNCTION}(match_text) FROM clauses")
 
 
+def refill(conn: sqlite3.Connection) -> None:
+    """The bigram table emptied and filled again from every stored clause (`semplan check --repair`)."""
+    conn.execute("DELETE FROM clause_bigrams")
+    conn.execute(f"INSERT INTO clause_bigrams (rowid, bigrams) SELECT id, {SQL_FUNCTION}(match_text) FROM clauses")
+
+
 def add_plan(conn: sqlite3.Connection, plan_id: str) -> None:
     conn.execute(
         f"INSERT INTO clause_bigrams (rowid, bigrams) SELECT id, {SQL_FUNCTION}(match_text) FROM clauses WHERE plan_id = ?",

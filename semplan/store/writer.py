@@ -40,7 +40,11 @@ class PlanWriter:
                 fault_point("index-encoded")
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (a full disk, SQLITE_FULL): a ROLLBACK then
+            # fails with "no transaction is active" and would hide the real cause.
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
             raise
         if self.plans_put:
             fault_point("index-committed")
