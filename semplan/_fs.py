@@ -116,14 +116,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_staging(target: Path, suffix: str) -> list[Path]:
-    """Remove the hidden staging siblings of `target` left by processes that died while building."""
-    removed = []
-    for path in target.parent.glob(f".{target.name}.*{suffix}"):
+def dead_staging(target: Path, suffix: str) -> list[Path]:
+    """The hidden staging siblings of `target` whose building process is gone."""
+    dead = []
+    for path in sorted(target.parent.glob(f".{target.name}.*{suffix}")):
         pid = path.name[len(target.name) + 2 :].partition(".")[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+            dead.append(path)
+    return dead
+
+
+def remove_dead_staging(target: Path, suffix: str) -> list[Path]:
+    """Remove the hidden staging siblings of `target` left by processes that died while building."""
+    removed = dead_staging(target, suffix)
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
     return removed
 
 

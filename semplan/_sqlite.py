@@ -7,6 +7,7 @@ one after the other, and a killed migration leaves the previous version whole.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 
@@ -43,7 +44,11 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[str, Step]], *,
                 ran += 1
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # A failed COMMIT (disk full) has already rolled back; a second ROLLBACK would raise
+            # "no transaction is active" and hide the real cause.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
 
 

@@ -221,7 +221,8 @@ class Encoder:
             where = f"index {index}" if index is not None else "the index"
             raise ModelMismatch(
                 f"{where} was built with {describe_model(model_identity)}, "
-                f"but {name} is now {describe_model(encoder.identity())}; rebuild the index"
+                f"but {name} is now {describe_model(encoder.identity())}; "
+                "re-create it: semplan index PLAN_FILES --out NEW_INDEX"
             )
         return encoder
 

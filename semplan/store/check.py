@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from semplan._fs import _pid_alive, exclusive_lock, read_json, remove_dead_staging
+from semplan._fs import dead_staging, exclusive_lock, read_json, remove_dead_staging
 from semplan._sqlite import schema_version
 from semplan.errors import StoreError
 from semplan.store import lexical, schema
@@ -159,16 +159,6 @@ def _repair_files(directory: Path, found: CheckReport) -> tuple[list[str], bool]
         conn.close()
     rebuild = bool(codes & {*_FAISS, "manifest-missing", "manifest-damaged", "model-mismatch"}) and manifest_ok
     return repaired, rebuild
-
-
-def _dead_staging(directory: Path) -> list[Path]:
-    """Hidden `.NAME.<pid>.*.creating` siblings of processes that died while creating this index."""
-    found = []
-    for path in sorted(directory.parent.glob(f".{directory.name}.*.creating")):
-        pid = path.name[len(directory.name) + 2 :].partition(".")[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            found.append(path)
-    return found
 
 
 def _recreate_command(directory: Path, conn: sqlite3.Connection | None) -> str:
@@ -355,7 +345,7 @@ class _Inspection:
                 self.add("leftover", f"{path} is a FAISS file {MANIFEST} does not name")
             else:
                 self.add("leftover", f"{path} is left over from an interrupted write")
-        for path in _dead_staging(self.directory):
+        for path in dead_staging(self.directory, ".creating"):
             self.add("leftover", f"{path} is left over from an interrupted index creation")
 
 
