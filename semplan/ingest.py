@@ -11,6 +11,7 @@ next search or write brings the FAISS file and manifest up to date (docs/index-d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from semplan.encode import Encoder
 from semplan.errors import InputError, InvalidArgument, SemplanError, StoreError
 from semplan.models import DEFAULT_MODEL, resolve_model
 from semplan.read import Document, iter_documents
-from semplan.segment import Clause, segment_document
+from semplan.segment import Clause, RepeatedLines, segment_document
 from semplan.store import DEFAULT_ANN_THRESHOLD, Corpus, PlanWriter
 
 Segmenter = Callable[[Document], list[Clause]]
@@ -95,6 +96,12 @@ def index_paths(
     return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report)
 
 
+def _repeated_lines(corpus: Corpus, documents: list[Document]) -> RepeatedLines:
+    running = {document.plan_id for document in documents}
+    stored = (corpus.source_text(plan.plan_id) for plan in corpus.plans() if plan.plan_id not in running)
+    return RepeatedLines.from_texts([*(document.text for document in documents), *stored])
+
+
 def index_documents(
     corpus: Corpus,
     documents: Iterable[Document],
@@ -105,8 +112,15 @@ def index_documents(
     on_error: OnError | None = None,
     report: AddReport | None = None,
 ) -> AddReport:
-    """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`)."""
-    segmenter = segmenter or segment_document
+    """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`).
+
+    Without a `segmenter`, each document is segmented knowing the lines that recur across the
+    plans of the index (this run's and those stored): a line in several plans' headers or footers
+    is a site's chrome, not a plan's content.
+    """
+    if segmenter is None:
+        documents = list(documents)
+        segmenter = functools.partial(segment_document, repeated=_repeated_lines(corpus, documents))
     encoder = encoder or Encoder.for_index(corpus.model_identity, index=corpus.directory)
     report = report if report is not None else AddReport()
     seen: dict[str, str] = {}
