@@ -74,3 +74,9 @@ def test_error_line_shows_control_characters_escaped(tmp_path):
 def test_bare_group_shows_its_help_and_fails():
     code, out, err = semplan("models")
     assert code == 1 and out == "" and "Usage: semplan models" in err and "Commands:" in err
+
+
+def test_cluster_table_shows_control_characters_escaped():
+    from semplan.cli.cluster import _fit
+
+    assert _fit("加强\x1b]0;pwned\x07学前教育", 40).rstrip() == "加强\\x1b]0;pwned\\x07学前教育"

@@ -276,6 +276,7 @@ def test_huge_k_returns_every_clause_at_most(index_dir, k):
 
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 HYPERLINK_PLAN = '=HYPERLINK("https:evil.example","open")'
+TERMINAL_PLAN = "title\x1b]0;owned\x07"  # an xterm "set window title" sequence
 
 
 def _plan(directory: Path, name: str, text: str) -> Path:
@@ -292,9 +293,10 @@ def hostile_index(tmp_path_factory, cache_env):
     _plan(plans, f"{HYPERLINK_PLAN}.txt",
           "一、总体要求\n=SUM(1,2)加强学前教育普惠发展。\n-推进课后服务工作。\n@提升教师待遇水平。\n")
     _plan(plans, "plain.txt", "一、总体要求\n加强学前教育普惠发展。推进课后服务。\n")
+    _plan(plans, f"{TERMINAL_PLAN}.txt", "一、总体要求\n加强学前教育\x1b]0;pwned\x07普惠发展。\n")
     directory = tmp_path_factory.mktemp("hostile-index") / "index"
     code, _, err = semplan("index", str(plans), "--out", str(directory))
-    assert code == 0 and "2 added" in err, err
+    assert code == 0 and "3 added" in err, err
     return directory
 
 
@@ -375,3 +377,13 @@ def test_index_plan_id_option(tmp_path, cache_env):
     code, _, err = semplan("index", str(first), "--plan-id", "bad#id", "--out", str(directory))
     assert code == 1 and err == (f"Error: {first}: plan id 'bad#id' may not contain '#', tabs, newlines or edge "
                                  "spaces\n")
+
+
+@pytest.mark.parametrize("args", [["学前教育", "-k", "10"], ["--plan", "plain"]], ids=["hits", "alignment"])
+def test_similar_shows_control_characters_escaped(hostile_index, args):
+    """A plan's text (or a file name) with an escape sequence reached the terminal as it was: it could
+    set the window title, clear the screen or hide text. The human output shows it escaped."""
+    code, out, err = semplan("similar", *args, "--index", str(hostile_index))
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert "加强学前教育\\x1b]0;pwned\\x07普惠发展。" in out and "title\\x1b]0;owned\\x07#1" in out

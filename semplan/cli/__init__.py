@@ -79,14 +79,19 @@ def _show_library_notices() -> None:
 _HIDDEN = {"\u2028", "\u2029", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
 
 
-def error_line(message: str) -> str:
-    """`Error: message` on one line. A file name's newline, escape sequence or bidi override (the
-    message names files) is shown escaped: it cannot break the line or rewrite the terminal."""
-    shown = "".join(
+def shown(text: str) -> str:
+    """`text` for a terminal line: control characters (newlines, escape sequences), line separators
+    and bidi overrides escaped, so a file name or a plan's text cannot break the line or rewrite
+    the terminal."""
+    return "".join(
         ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" or ch in _HIDDEN else ch
-        for ch in message
+        for ch in text
     )
-    return f"Error: {shown}"
+
+
+def error_line(message: str) -> str:
+    """`Error: message` on one line (messages name files: see `shown`)."""
+    return f"Error: {shown(message)}"
 
 
 def _fail(message: str) -> NoReturn:

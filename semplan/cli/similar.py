@@ -8,6 +8,7 @@ import sys
 import click
 
 from semplan._csv import SafeWriter
+from semplan.cli import shown
 from semplan.cli._options import Score, WholeNumber, index_option
 
 HIT_CSV_FIELDS = ("rank", "score", "plan", "clause_id", "kind", "section", "item", "path", "text", "spans")
@@ -89,7 +90,7 @@ def _print_hits(corpus, hits, style: str, context_width: int) -> None:
         click.echo("no matching clauses", err=True)
         return
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank:>3}. {hit.score:.3f}  {click.style(hit.clause_id, bold=True)}  {hit.path}")
+        click.echo(f"{rank:>3}. {hit.score:.3f}  {click.style(shown(hit.clause_id), bold=True)}  {shown(hit.path)}")
         click.echo(f"     {_in_context(corpus, hit, context_width)}")
 
 
@@ -97,10 +98,10 @@ def _in_context(corpus, hit, width: int) -> str:
     from semplan.search import context
 
     before, after = context(corpus.source_text(hit.plan_id), hit.spans, width)
-    before = ("…" + before.lstrip()) if before else ""
-    after = (after.rstrip() + "…") if after else ""
+    before = ("…" + shown(before.lstrip())) if before else ""
+    after = (shown(after.rstrip()) + "…") if after else ""
     # « » mark the clause when there is no colour (a pipe, NO_COLOR); the plans never use them.
-    return (f"{click.style(before, dim=True)}«{click.style(hit.text, fg='cyan')}»"
+    return (f"{click.style(before, dim=True)}«{click.style(shown(hit.text), fg='cyan')}»"
             f"{click.style(after, dim=True)}")
 
 
@@ -118,11 +119,11 @@ def _print_alignment(rows, style: str) -> None:
                                  round(hit.score, 4) if hit else ""])
         return
     for row in rows:
-        click.echo(f"{click.style(row.clause.clause_id, bold=True)}  {row.clause.path}")
-        click.echo(f"  {click.style(row.clause.text, fg='cyan')}")
+        click.echo(f"{click.style(shown(row.clause.clause_id), bold=True)}  {shown(row.clause.path)}")
+        click.echo(f"  {click.style(shown(row.clause.text), fg='cyan')}")
         for plan, hit in row.matches.items():
             if hit is None:
-                click.echo(f"    {'—':>5}  {plan}  (no match above --min-score)")
+                click.echo(f"    {'—':>5}  {shown(plan)}  (no match above --min-score)")
             else:
-                click.echo(f"    {hit.score:.3f}  {hit.clause_id}  {hit.text}")
+                click.echo(f"    {hit.score:.3f}  {shown(hit.clause_id)}  {shown(hit.text)}")
         click.echo()
