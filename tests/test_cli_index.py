@@ -387,3 +387,17 @@ def test_similar_shows_control_characters_escaped(hostile_index, args):
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out
     assert "加强学前教育\\x1b]0;pwned\\x07普惠发展。" in out and "title\\x1b]0;owned\\x07#1" in out
+
+
+@pytest.mark.xfail(strict=True, reason="ingest.update_index keeps the index it created for a run that failed")
+def test_failed_first_run_leaves_no_index(tmp_path, cache_env):
+    """`semplan index typo.txt --out new --ann-threshold 1000` fails, but leaves an empty index at new;
+    the corrected command is then refused ("--ann-threshold applies only when creating an index"),
+    and so is another --model ("was built with …"), for an index nothing was ever built into."""
+    plan = _plan(tmp_path / "plans", "city.txt", "一、总体要求\n加强学前教育普惠发展。推进课后服务。\n")
+    directory = tmp_path / "index"
+    code, _, err = semplan("index", str(tmp_path / "plans" / "typo.txt"), "--out", str(directory),
+                           "--ann-threshold", "1000")
+    assert code == 1 and err == f"Error: {tmp_path / 'plans' / 'typo.txt'}: no such file\n"
+    code, _, err = semplan("index", str(plan), "--out", str(directory), "--ann-threshold", "1000")
+    assert code == 0, err
