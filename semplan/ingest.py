@@ -78,12 +78,15 @@ def index_paths(
     encoder: Encoder | None = None,
     keep_going: bool = False,
     on_error: OnError | None = None,
+    plan_ids: Iterable[str | None] | None = None,
+    replace: bool = False,
 ) -> AddReport:
     """Read, segment and encode plan files (directories expand) into `corpus`, in one transaction.
 
     `encoder` defaults to the index's own model (`Encoder.for_index`). With `keep_going`, a file
     that cannot be read or segmented is reported (in `AddReport.failed`, and to `on_error`) and the
-    rest are indexed.
+    rest are indexed. `plan_ids` pairs an id with each path (`read.iter_documents`); `replace` as in
+    `index_documents`.
     """
     report = AddReport()
 
@@ -92,8 +95,10 @@ def index_paths(
         if on_error is not None:
             on_error(str(path), error)
 
-    documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None)
-    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report)
+    documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None,
+                               plan_ids=plan_ids)
+    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report,
+                           replace=replace)
 
 
 def _repeated_lines(corpus: Corpus, documents: list[Document]) -> RepeatedLines:
@@ -111,8 +116,12 @@ def index_documents(
     keep_going: bool = False,
     on_error: OnError | None = None,
     report: AddReport | None = None,
+    replace: bool = False,
 ) -> AddReport:
     """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`).
+
+    A changed file at a stored plan's path replaces that plan. A different file with the id of a
+    stored plan (plans/2022/city.txt after plans/2021/city.txt) is an `InputError` unless `replace`.
 
     Without a `segmenter`, each document is segmented knowing the lines that recur across the
     plans of the index (this run's and those stored): a line in several plans' headers or footers
@@ -125,13 +134,14 @@ def index_documents(
     report = report if report is not None else AddReport()
     seen: dict[str, str] = {}
     with corpus.writing() as writer:
+        stored_paths = {record.plan_id: record.path for record in corpus.plans()}
         for document in documents:
             where = str(document.path) if document.path is not None else document.plan_id
             try:
                 if document.plan_id in seen:
                     raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
                 seen[document.plan_id] = where
-                _write_document(writer, document, segmenter, encoder, report)
+                _write_document(writer, document, segmenter, encoder, report, None if replace else stored_paths)
             except SemplanError as error:
                 if not keep_going:
                     raise
@@ -143,13 +153,16 @@ def index_documents(
 
 
 def _write_document(
-    writer: PlanWriter, document: Document, segmenter: Segmenter, encoder: Encoder, report: AddReport
+    writer: PlanWriter, document: Document, segmenter: Segmenter, encoder: Encoder, report: AddReport,
+    stored_paths: Mapping[str, str | None] | None = None,
 ) -> None:
     path = str(document.path) if document.path is not None else None
     if writer.stored_sha256(document.plan_id) == document.sha256:
         writer.update_path(document.plan_id, path)
         report.unchanged.append(document.plan_id)
         return
+    if stored_paths is not None:
+        _refuse_other_file(document.plan_id, stored_paths.get(document.plan_id), path)
     clauses = segmenter(document)
     texts = [clause.match_text for clause in clauses]
     vectors = writer.stored_vectors(texts)
@@ -173,6 +186,21 @@ def _write_document(
     report.clauses_written += len(clauses)
 
 
+def _refuse_other_file(plan_id: str, stored_path: str | None, path: str | None) -> None:
+    """`InputError` when `path` is another file than the one the stored plan `plan_id` came from."""
+    if stored_path is None or path is None or stored_path == path:
+        return
+    try:
+        if os.path.samefile(stored_path, path):
+            return
+    except OSError:  # the stored file is gone or was given relative to another directory
+        pass
+    raise InputError(
+        f"{path}: plan id {plan_id!r} is already in the index from {stored_path}; give this file "
+        f"another id with --plan-id NEW, or replace that plan with --replace"
+    )
+
+
 def update_index(
     directory: str | os.PathLike,
     paths: Iterable[str | os.PathLike] = (),
@@ -184,12 +212,15 @@ def update_index(
     ann_threshold: int | None = None,
     keep_going: bool = False,
     on_error: OnError | None = None,
+    plan_ids: Iterable[str | None] | None = None,
+    replace: bool = False,
 ) -> IndexUpdate:
     """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
 
     A new index is for `encoder`, else `model` (default: multilingual-e5-small) on `backend`, and
     takes `ann_threshold`. An existing one keeps its model: `encoder` or `model` must match it, and
     its vectors come from `encoder`, else its own model on `backend` ("auto": the one that built it).
+    `plan_ids` and `replace` go to `index_paths`.
     """
     directory = Path(directory)
     paths, remove = list(paths), list(remove)
@@ -209,7 +240,8 @@ def update_index(
             encoder = encoder or Encoder.for_index(
                 corpus.model_identity, None if backend == "auto" else backend, index=directory
             )
-            added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error)
+            added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
+                                plan_ids=plan_ids, replace=replace)
         return IndexUpdate(
             directory, removed, added, dict(corpus.manifest["counts"]), corpus.manifest["index"]["kind"],
             str(corpus.model_identity["model"]),

@@ -13,6 +13,7 @@ the fused one.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -155,6 +156,9 @@ class Searcher:
         """
         if k < 1:
             raise InvalidArgument(f"k must be at least 1, got {k}")
+        # A nan threshold passes every range check and keeps nothing: "no matches" would be a wrong answer.
+        if min_score is not None and not -1 <= min_score <= 1:
+            raise InvalidArgument(f"min_score must be a cosine score between -1 and 1, got {min_score}")
         # FAISS allocates k results per query up front: k = 2**31 ended in std::bad_alloc. More hits
         # than clauses cannot exist anyway.
         k = min(k, max(1, len(self.corpus)))
@@ -190,6 +194,10 @@ class Searcher:
             raise InvalidArgument("the query text is empty")
         self.corpus.check_plans(plans.named())
         query_text = matching_text(text)
+        # A query of zero-width spaces or control characters normalises to (next to) nothing; its
+        # "nearest" clauses would be noise presented as an answer.
+        if not any(unicodedata.category(ch)[0] in "LN" for ch in query_text):
+            raise InvalidArgument("the query text has no letters or digits")
         vector = np.asarray(self.encoder.encode_queries([query_text]), dtype=np.float32)[0]
         return self.by_vector(vector, k, plans=plans, min_score=min_score, lexical_texts=[query_text] if lexical else None)
 

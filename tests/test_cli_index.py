@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -82,7 +84,7 @@ def test_similar_clause_and_csv(index_dir):
     code, out, err = semplan("similar", "--clause", clause_id, "--index", str(index_dir), "-k", "4", "--csv")
     assert code == 0, err
     rows = out.splitlines()
-    assert rows[0] == "rank,score,plan,clause_id,kind,section,item,path,text,spans"
+    assert rows[0] == "\ufeffrank,score,plan,clause_id,kind,section,item,path,text,spans"
     assert len(rows) == 5 and rows[1].split(",")[2] == "daqing-2021"
     assert all(",hulunbuir-2021," not in row for row in rows[1:])  # other plans only by default
 
@@ -111,6 +113,10 @@ def test_similar_plan_alignment(index_dir):
         (["similar", "x", "--exclude-plan", "nowhere", "--index", "{index}"],
          "Error: unknown plan 'nowhere' (the index has: city-2019, daqing-2021, hulunbuir-2021, "
          "qingyuan-2022, xx-county-2021)"),
+        (["similar", "", "--index", "{index}"], "Error: the query text is empty"),
+        (["similar", "\u200b", "--index", "{index}"], "Error: the query text has no letters or digits"),
+        (["similar", "--plan", "", "--index", "{index}"],
+         "Error: unknown plan '' (the index has: city-2019, daqing-2021, hulunbuir-2021, qingyuan-2022, xx-county-2021)"),
         (["similar", "--clause", "daqing-2021-7", "--index", "{index}"],
          "Error: bad clause id 'daqing-2021-7': expected PLAN#N, e.g. daqing-2021#12"),
         (["similar", "--clause", "daqing-2021#9999", "--index", "{index}"],
@@ -136,13 +142,35 @@ def test_error_lines(index_dir, sample_dir, tmp_path, args, expected):
         assert err == message + "\n"
 
 
-def test_usage_errors(index_dir, sample_dir):
-    code, _, err = semplan("similar", "text", "--clause", "a#1", "--index", str(index_dir))
-    assert code == 2 and "give exactly one of TEXT, --clause PLAN#N or --plan PLAN" in err
-    code, _, err = semplan("index", "--out", str(index_dir))
-    assert code == 2 and "give plan files or directories to index, or --remove PLAN" in err
-    code, _, err = semplan("index", str(sample_dir), "--out", str(index_dir), "--ann-threshold", "5")
-    assert code == 2 and err.endswith("Error: --ann-threshold applies only when creating an index\n")
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["similar", "text", "--clause", "a#1", "--index", "{index}"],
+         "give exactly one of TEXT, --clause PLAN#N or --plan PLAN (see: semplan similar --help)"),
+        (["index", "--out", "{index}"],
+         "give plan files or directories to index, or --remove PLAN (see: semplan index --help)"),
+        (["index", "{sample}", "--out", "{index}", "--ann-threshold", "5"],
+         "--ann-threshold applies only when creating an index (see: semplan index --help)"),
+        (["similar", "x", "--index", "{index}", "-k", "1e18"],
+         "Invalid value for '-k': '1e18' is not a valid integer. (see: semplan similar --help)"),
+        (["similar", "x", "--index", "{index}", "-k", "0"],
+         "Invalid value for '-k': 0 is not in the range x>=1. (see: semplan similar --help)"),
+        (["similar", "x", "--index", "{index}", "--min-score", "nan"],
+         "Invalid value for '--min-score': 'nan' is not a number between -1 and 1 (see: semplan similar --help)"),
+        (["similar", "x"], "Missing option '--index' / '-i'. (see: semplan similar --help)"),
+        (["similar", "x", "--index", "{index}", "--jsn"],
+         "No such option '--jsn'. (Did you mean one of: '--csv', '--json'?) (see: semplan similar --help)"),
+        (["indx"], "No such command 'indx'. (see: semplan --help)"),
+        (["index", "a.txt", "b.txt", "--plan-id", "a-2021", "--out", "{index}"],
+         "1 --plan-id values for 2 paths: give one per PATH (see: semplan index --help)"),
+    ],
+)
+def test_usage_errors(index_dir, sample_dir, args, expected):
+    """Usage errors were click's three lines (Usage:, Try …, Error:) and exit status 2; the README
+    promises one `Error: …` line and exit status 1 for every bad input."""
+    values = {"index": str(index_dir), "sample": str(sample_dir)}
+    code, out, err = semplan(*[arg.format(**values) for arg in args])
+    assert (code, out, err) == (1, "", f"Error: {expected}\n")
 
 
 def test_remove_and_add_back(index_dir, tmp_path, sample_dir):
@@ -244,3 +272,132 @@ def test_huge_k_returns_every_clause_at_most(index_dir, k):
     with Corpus.open(index_dir) as corpus:
         others = len(corpus) - corpus.plan("daqing-2021").n_clauses
     assert len(json.loads(out)) == others
+
+
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+HYPERLINK_PLAN = '=HYPERLINK("https:evil.example","open")'
+TERMINAL_PLAN = "title\x1b]0;owned\x07"  # an xterm "set window title" sequence
+
+
+def _plan(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile_index(tmp_path_factory, cache_env):
+    """Two small plans: one named like a spreadsheet formula, with clauses that start like formulas."""
+    plans = tmp_path_factory.mktemp("hostile")
+    _plan(plans, f"{HYPERLINK_PLAN}.txt",
+          "一、总体要求\n=SUM(1,2)加强学前教育普惠发展。\n-推进课后服务工作。\n@提升教师待遇水平。\n")
+    _plan(plans, "plain.txt", "一、总体要求\n加强学前教育普惠发展。推进课后服务。\n")
+    _plan(plans, f"{TERMINAL_PLAN}.txt", "一、总体要求\n加强学前教育\x1b]0;pwned\x07普惠发展。\n")
+    directory = tmp_path_factory.mktemp("hostile-index") / "index"
+    code, _, err = semplan("index", str(plans), "--out", str(directory))
+    assert code == 0 and "3 added" in err, err
+    return directory
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("args", [["学前教育", "-k", "10"], ["--plan", "plain"], ["--plan", HYPERLINK_PLAN]],
+                         ids=["hits", "alignment", "alignment-of-hostile-plan"])
+def test_similar_csv_is_safe_to_open_in_a_spreadsheet(hostile_index, args):
+    """`similar --csv` wrote a plan id `=HYPERLINK(…)` and clause texts starting with = - @ as they were
+    (a spreadsheet runs them as formulas), and no BOM (Excel showed the Chinese as mojibake)."""
+    code, out, err = semplan("similar", *args, "--index", str(hostile_index), "--csv")
+    assert code == 0, err
+    assert out.startswith("\ufeff") and out.count("\ufeff") == 1
+    rows = list(csv.reader(io.StringIO(out[1:])))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert len(rows) > 1 and not [cell for cell in cells if cell.startswith(FORMULA_LEADS) and not _is_number(cell)]
+    assert [cell for cell in cells if cell.startswith("'" + HYPERLINK_PLAN)]
+    assert {"'=SUM(1,2)加强学前教育普惠发展。", "'-推进课后服务工作。", "'@提升教师待遇水平。"} & set(cells)
+    score_column = rows[0].index("score")
+    assert all(_is_number(row[score_column]) for row in rows[1:] if row[score_column])
+
+
+def test_plan_id_collision_across_runs_is_refused(tmp_path, cache_env):
+    """plans/2022/city.txt silently replaced the plan indexed from plans/2021/city.txt."""
+    old = _plan(tmp_path / "plans" / "2021", "city.txt", "一、总体要求\n加强学前教育普惠发展。推进课后服务。\n")
+    new = _plan(tmp_path / "plans" / "2022", "city.txt", "一、总体要求\n推进义务教育优质均衡。加强师德师风建设。\n")
+    directory = tmp_path / "index"
+    code, _, err = semplan("index", str(old), "--out", str(directory))
+    assert code == 0 and "1 added" in err, err
+
+    code, out, err = semplan("index", str(new), "--out", str(directory))
+    assert (code, out) == (1, "")
+    assert err == (f"Error: {new}: plan id 'city' is already in the index from {old}; give this file another id "
+                   "with --plan-id NEW, or replace that plan with --replace\n")
+    with Corpus.open(directory) as corpus:
+        assert [(plan.plan_id, plan.path) for plan in corpus.plans()] == [("city", str(old))]
+        assert "学前教育" in corpus.source_text("city")
+
+    # The same file again is unchanged; a changed file at the same path is an update.
+    code, _, err = semplan("index", str(old), "--out", str(directory))
+    assert code == 0 and "1 unchanged" in err, err
+    old.write_text("一、总体要求\n加强学前教育普惠发展。推进课后服务。落实双减政策。\n", encoding="utf-8")
+    code, _, err = semplan("index", str(old), "--out", str(directory))
+    assert code == 0 and "1 replaced" in err, err
+
+    # The two fixes the message names.
+    code, _, err = semplan("index", str(new), "--plan-id", "city-2022", "--out", str(directory))
+    assert code == 0 and "1 added" in err and "2 plans" in err, err
+    code, _, err = semplan("index", str(new), "--replace", "--out", str(directory))
+    assert code == 0 and "1 replaced" in err, err
+    with Corpus.open(directory) as corpus:
+        assert {plan.plan_id: plan.path for plan in corpus.plans()} == {"city": str(new), "city-2022": str(new)}
+        assert "师德师风" in corpus.source_text("city")
+
+
+def test_index_plan_id_option(tmp_path, cache_env):
+    """read.py's duplicate-stem error said "give another with --plan-id", an option `index` did not have."""
+    first = _plan(tmp_path / "a", "plan.txt", "一、总体要求\n加强学前教育普惠发展。推进课后服务。\n")
+    second = _plan(tmp_path / "b", "plan.txt", "一、总体要求\n推进义务教育优质均衡。加强师德师风建设。\n")
+    directory = tmp_path / "index"
+    code, _, err = semplan("index", str(first), str(second), "--out", str(directory))
+    assert code == 1 and err == (f"Error: {second}: plan id 'plan' already used by {first} "
+                                 "(give another with --plan-id)\n")
+    assert not Corpus.exists(directory) or Corpus.open(directory).manifest["counts"]["plans"] == 0
+    code, _, err = semplan("index", str(first), str(second), "--plan-id", "a-2021", "--plan-id", "b-2021",
+                           "--out", str(directory))
+    assert code == 0 and "2 added" in err, err
+    with Corpus.open(directory) as corpus:
+        assert {plan.plan_id: plan.path for plan in corpus.plans()} == {"a-2021": str(first), "b-2021": str(second)}
+    code, _, err = semplan("index", str(tmp_path / "a"), "--plan-id", "x", "--out", str(directory))
+    assert (code, err) == (1, f"Error: {tmp_path / 'a'}: a plan id cannot be given for a directory\n")
+    code, _, err = semplan("index", str(first), "--plan-id", "bad#id", "--out", str(directory))
+    assert code == 1 and err == (f"Error: {first}: plan id 'bad#id' may not contain '#', tabs, newlines or edge "
+                                 "spaces\n")
+
+
+@pytest.mark.parametrize("args", [["学前教育", "-k", "10"], ["--plan", "plain"]], ids=["hits", "alignment"])
+def test_similar_shows_control_characters_escaped(hostile_index, args):
+    """A plan's text (or a file name) with an escape sequence reached the terminal as it was: it could
+    set the window title, clear the screen or hide text. The human output shows it escaped."""
+    code, out, err = semplan("similar", *args, "--index", str(hostile_index))
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert "加强学前教育\\x1b]0;pwned\\x07普惠发展。" in out and "title\\x1b]0;owned\\x07#1" in out
+
+
+@pytest.mark.xfail(strict=True, reason="ingest.update_index keeps the index it created for a run that failed")
+def test_failed_first_run_leaves_no_index(tmp_path, cache_env):
+    """`semplan index typo.txt --out new --ann-threshold 1000` fails, but leaves an empty index at new;
+    the corrected command is then refused ("--ann-threshold applies only when creating an index"),
+    and so is another --model ("was built with …"), for an index nothing was ever built into."""
+    plan = _plan(tmp_path / "plans", "city.txt", "一、总体要求\n加强学前教育普惠发展。推进课后服务。\n")
+    directory = tmp_path / "index"
+    code, _, err = semplan("index", str(tmp_path / "plans" / "typo.txt"), "--out", str(directory),
+                           "--ann-threshold", "1000")
+    assert code == 1 and err == f"Error: {tmp_path / 'plans' / 'typo.txt'}: no such file\n"
+    code, _, err = semplan("index", str(plan), "--out", str(directory), "--ann-threshold", "1000")
+    assert code == 0, err

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from semplan.errors import InvalidArgument
 from semplan.ingest import index_paths
 from semplan.search import PlanFilter, Searcher
 from semplan.store import Corpus
@@ -157,3 +158,19 @@ def test_incremental_sixth_plan_replace_and_remove(sample_index, sample_dir, tmp
     assert len(reopened.clauses()) == len(sample_index.clauses()) == reopened.faiss_index().ntotal
     corpus.close()
     reopened.close()
+
+
+@pytest.mark.parametrize("min_score", [float("nan"), 1.5, -2.0])
+def test_min_score_outside_the_cosine_range_is_refused(searcher, min_score):
+    """A nan threshold passes click's FloatRange and keeps nothing: `--min-score nan` said "no matching clauses"."""
+    with pytest.raises(InvalidArgument, match="min_score must be a cosine score between -1 and 1"):
+        searcher.by_text("课后服务", k=3, min_score=min_score)
+    with pytest.raises(InvalidArgument, match="min_score"):
+        searcher.align("city-2019", min_score=min_score)
+
+
+@pytest.mark.parametrize("query", ["\u200b", "\x01\x02", "\ufeff\u200b ", "。，、"])
+def test_query_without_letters_or_digits_is_refused(searcher, query):
+    """Zero-width spaces normalise to nothing; the "nearest" clauses to an empty query were noise."""
+    with pytest.raises(InvalidArgument, match="the query text has no letters or digits"):
+        searcher.by_text(query, k=3)

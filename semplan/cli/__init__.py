@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import unicodedata
+from typing import NoReturn
 
 import click
 
@@ -75,19 +77,47 @@ def _show_library_notices() -> None:
     library.setLevel(logging.INFO)
 
 
+_HIDDEN = {"\u2028", "\u2029", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
+
+
+def shown(text: str) -> str:
+    """`text` for a terminal line: control characters (newlines, escape sequences), line separators
+    and bidi overrides escaped, so a file name or a plan's text cannot break the line or rewrite
+    the terminal."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" or ch in _HIDDEN else ch
+        for ch in text
+    )
+
+
+def error_line(message: str) -> str:
+    """`Error: message` on one line (messages name files: see `shown`)."""
+    return f"Error: {shown(message)}"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(error_line(message), err=True)
+    sys.exit(1)
+
+
 def main() -> None:
+    """The `semplan` entry point: every error, a usage error too, is one `Error: …` line and exit status 1."""
     _show_library_notices()
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="semplan", standalone_mode=False)
     except SemplanError as error:
-        click.echo(f"Error: {error}", err=True)
+        _fail(str(error))
+    except click.exceptions.NoArgsIsHelpError as error:  # `semplan`, `semplan models`: the help is the answer
+        error.show()
         sys.exit(1)
+    except click.UsageError as error:
+        command_path = error.ctx.command_path if error.ctx is not None else "semplan"
+        _fail(f"{error.format_message()} (see: {command_path} --help)")
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
+        _fail(error.format_message())
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from semplan.cli._options import SEED, Score, WholeNumber
 from semplan.cluster.defaults import DEFAULT_SEED, DEFAULT_UMAP_DIMS
 
 
@@ -15,26 +16,26 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--min-cluster-size",
-            type=click.IntRange(min=2),
+            type=WholeNumber(min=2),
             default=None,
             help="Fewest clauses in a priority [default: max(3, √clauses / 8)].",
         ),
         click.option(
             "--min-samples",
-            type=click.IntRange(min=1),
+            type=WholeNumber(min=1),
             default=None,
             help="HDBSCAN density smoothing; higher → more outliers [default: min cluster size // 2].",
         ),
         click.option(
             "--umap-dims",
-            type=click.IntRange(min=2),
+            type=WholeNumber(min=2),
             default=DEFAULT_UMAP_DIMS,
             show_default=True,
             help="Dimensions UMAP reduces the vectors to before clustering.",
         ),
         click.option(
             "--seed",
-            type=int,
+            type=SEED,
             default=DEFAULT_SEED,
             show_default=True,
             help="Random seed: same seed, same priorities.",
@@ -46,13 +47,13 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--assign-threshold",
-            type=click.FloatRange(-1, 1),
+            type=Score(),
             default=None,
             help="With --assign-outliers: a fixed cosine similarity to the priority centroid instead.",
         ),
         click.option(
             "--match-threshold",
-            type=click.FloatRange(-1, 1),
+            type=Score(),
             default=None,
             help="Count a cross-plan match at this cosine score instead of the calibrated per-clause rule.",
         ),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from semplan.cli import shown
 from semplan.cli._clustering import clustering_arguments, clustering_options
 from semplan.cli._options import index_option
 
@@ -58,8 +59,8 @@ def _width(text: str) -> int:
 
 
 def _fit(text: str, width: int) -> str:
-    """Cut and pad to `width` terminal columns (CJK characters take two)."""
-    text = " ".join(text.split())
+    """Cut and pad to `width` terminal columns (CJK characters take two); control characters escaped."""
+    text = shown(" ".join(text.split()))
     if _width(text) > width:
         while _width(text) > width - 1:
             text = text[:-1]

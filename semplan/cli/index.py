@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from semplan.cli._options import WholeNumber
 from semplan.errors import InputError, InvalidArgument
 
 
@@ -17,36 +18,51 @@ from semplan.errors import InputError, InvalidArgument
               help="Encoder backend: auto, torch, onnx, onnx-int8, use.")
 @click.option("--keep-going", is_flag=True,
               help="Report unreadable files and index the rest (exit status is still 1).")
+@click.option("--plan-id", "plan_ids", multiple=True, metavar="ID",
+              help="Plan id for each PATH in order (default: the file stem). Repeat once per file; not for directories.")
+@click.option("--replace", is_flag=True,
+              help="Let a file replace a stored plan of the same id that came from another file.")
 @click.option("--remove", "remove_plans", multiple=True, metavar="PLAN",
               help="Remove this plan from the index. Repeatable.")
-@click.option("--ann-threshold", type=click.IntRange(min=1), default=None,
+@click.option("--ann-threshold", type=WholeNumber(min=1), default=None,
               help="New index only: above this many clauses use an approximate (IVF) FAISS index. [default: 200000]")
-def command(paths, directory, model, backend, keep_going, remove_plans, ann_threshold):
+def command(paths, directory, model, backend, keep_going, plan_ids, replace, remove_plans, ann_threshold):
     """Read, segment and encode plans into an index directory (SQLite + FAISS + manifest.json).
 
     PATH is a plan file (.txt, .docx, .html, .pdf) or a directory of them; the plan id is
-    the file stem. Re-running is incremental: unchanged files are skipped, a changed file
-    replaces its plan's clauses, and only clause texts not yet in the index are encoded.
-    A run that is interrupted leaves the index as it was before.
+    the file stem, or --plan-id. Re-running is incremental: unchanged files are skipped, a
+    changed file replaces its plan's clauses, and only clause texts not yet in the index are
+    encoded. A different file with the id of a stored plan (plans/2022/city.txt after
+    plans/2021/city.txt) is refused: give it --plan-id, or --replace the stored plan.
+
+    A run interrupted before its commit leaves the index as it was; one interrupted after
+    its commit has added the new plans, and a FAISS file it did not finish is never used
+    (searches rebuild the FAISS index from the database; the next `semplan index` writes
+    it anew).
 
     \b
     Example:
       semplan index semplan/data/sample_plans --out out/index
       semplan index new-plans/2024.docx --out out/index
+      semplan index plans/2022/city.txt --plan-id city-2022 --out out/index
       semplan index --remove city-2019 --out out/index
     """
+    from semplan.cli import error_line
     from semplan.ingest import update_index
 
     if not paths and not remove_plans:
         raise click.UsageError("give plan files or directories to index, or --remove PLAN")
+    if plan_ids and len(plan_ids) != len(paths):
+        raise click.UsageError(f"{len(plan_ids)} --plan-id values for {len(paths)} paths: give one per PATH")
 
     def warn(path: str, error: Exception) -> None:
-        click.echo(f"Error: {error}", err=True)
+        click.echo(error_line(str(error)), err=True)
 
     try:
         update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
-                              ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn)
-    except InvalidArgument as error:  # an option that does not fit this index: a usage error, exit 2
+                              ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn,
+                              plan_ids=plan_ids or None, replace=replace)
+    except InvalidArgument as error:  # an option that does not fit this index: a usage error
         raise click.UsageError(str(error)) from None
     if update.removed:
         click.echo(f"{directory}: removed {', '.join(update.removed)}", err=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
 import click
 
-from semplan.cli._options import index_option
+from semplan._csv import SafeWriter
+from semplan.cli import shown
+from semplan.cli._options import Score, WholeNumber, index_option
 
 HIT_CSV_FIELDS = ("rank", "score", "plan", "clause_id", "kind", "section", "item", "path", "text", "spans")
 ALIGN_CSV_FIELDS = ("clause_id", "path", "text", "plan", "match_clause_id", "match_path", "match_text", "score")
@@ -20,16 +21,16 @@ ALIGN_CSV_FIELDS = ("clause_id", "path", "text", "plan", "match_clause_id", "mat
 @click.option("--clause", "-c", "clause_id", metavar="PLAN#N", help="Find clauses like this stored clause.")
 @click.option("--plan", "-p", "plan_id", metavar="PLAN",
               help="Align a plan: for each of its clauses, the best match in every other plan.")
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits per query.")
+@click.option("-k", "k", type=WholeNumber(min=1), default=10, show_default=True, help="Hits per query.")
 @click.option("--only-plan", "only_plans", multiple=True, metavar="PLAN", help="Search only these plans. Repeatable.")
 @click.option("--exclude-plan", "exclude_plans", multiple=True, metavar="PLAN", help="Leave these plans out. Repeatable.")
-@click.option("--min-score", type=click.FloatRange(-1, 1), default=None, help="Drop hits with a lower cosine score.")
+@click.option("--min-score", type=Score(), default=None, help="Drop hits with a lower cosine score.")
 @click.option("--include-own-plan", is_flag=True, help="With --clause: also search the clause's own plan.")
 @click.option("--lexical", is_flag=True,
               help="Also weigh shared wording: fuse a BM25 character-bigram ranking with the model's.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array: one object per hit (with --plan, per clause).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
-@click.option("--context", "context_width", type=click.IntRange(min=0), default=30, show_default=True,
+@click.option("--context", "context_width", type=WholeNumber(min=0), default=30, show_default=True,
               help="Characters of source text shown around each clause.")
 def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, min_score, include_own_plan,
             lexical, as_json, as_csv, context_width):
@@ -51,23 +52,23 @@ def command(text, directory, clause_id, plan_id, k, only_plans, exclude_plans, m
     from semplan.search import PlanFilter, Searcher
     from semplan.store import Corpus
 
-    modes = [name for name, value in (("TEXT", text), ("--clause", clause_id), ("--plan", plan_id)) if value]
+    modes = [name for name, value in (("TEXT", text), ("--clause", clause_id), ("--plan", plan_id)) if value is not None]
     if len(modes) != 1:
         raise click.UsageError("give exactly one of TEXT, --clause PLAN#N or --plan PLAN")
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    if include_own_plan and not clause_id:
+    if include_own_plan and clause_id is None:
         raise click.UsageError("--include-own-plan goes with --clause")
     style = "json" if as_json else "csv" if as_csv else "text"
     plans = PlanFilter(only=only_plans or None, exclude=exclude_plans, include_own_plan=include_own_plan)
     with Corpus.open(directory) as corpus:
         searcher = Searcher(corpus)
         try:
-            if plan_id:
+            if plan_id is not None:
                 _print_alignment(searcher.align(plan_id, plans=plans, min_score=min_score, lexical=lexical), style)
             else:
-                search = searcher.by_clause if clause_id else searcher.by_text
-                hits = search(clause_id or text, k, plans=plans, min_score=min_score, lexical=lexical)
+                search, query = (searcher.by_text, text) if clause_id is None else (searcher.by_clause, clause_id)
+                hits = search(query, k, plans=plans, min_score=min_score, lexical=lexical)
                 _print_hits(corpus, hits, style, context_width)
         except BrokenPipeError:
             sys.stdout = None  # `semplan similar … | head`: the reader left; stop quietly
@@ -78,7 +79,7 @@ def _print_hits(corpus, hits, style: str, context_width: int) -> None:
         click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
         return
     if style == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = SafeWriter(sys.stdout)
         writer.writerow(HIT_CSV_FIELDS)
         for rank, hit in enumerate(hits, start=1):
             row = hit.to_dict()
@@ -89,7 +90,7 @@ def _print_hits(corpus, hits, style: str, context_width: int) -> None:
         click.echo("no matching clauses", err=True)
         return
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank:>3}. {hit.score:.3f}  {click.style(hit.clause_id, bold=True)}  {hit.path}")
+        click.echo(f"{rank:>3}. {hit.score:.3f}  {click.style(shown(hit.clause_id), bold=True)}  {shown(hit.path)}")
         click.echo(f"     {_in_context(corpus, hit, context_width)}")
 
 
@@ -97,10 +98,10 @@ def _in_context(corpus, hit, width: int) -> str:
     from semplan.search import context
 
     before, after = context(corpus.source_text(hit.plan_id), hit.spans, width)
-    before = ("…" + before.lstrip()) if before else ""
-    after = (after.rstrip() + "…") if after else ""
+    before = ("…" + shown(before.lstrip())) if before else ""
+    after = (shown(after.rstrip()) + "…") if after else ""
     # « » mark the clause when there is no colour (a pipe, NO_COLOR); the plans never use them.
-    return (f"{click.style(before, dim=True)}«{click.style(hit.text, fg='cyan')}»"
+    return (f"{click.style(before, dim=True)}«{click.style(shown(hit.text), fg='cyan')}»"
             f"{click.style(after, dim=True)}")
 
 
@@ -109,20 +110,20 @@ def _print_alignment(rows, style: str) -> None:
         click.echo(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2))
         return
     if style == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = SafeWriter(sys.stdout)
         writer.writerow(ALIGN_CSV_FIELDS)
         for row in rows:
             for plan, hit in row.matches.items():
                 writer.writerow([row.clause.clause_id, row.clause.path, row.clause.text, plan,
                                  hit.clause_id if hit else "", hit.path if hit else "", hit.text if hit else "",
-                                 f"{hit.score:.4f}" if hit else ""])
+                                 round(hit.score, 4) if hit else ""])
         return
     for row in rows:
-        click.echo(f"{click.style(row.clause.clause_id, bold=True)}  {row.clause.path}")
-        click.echo(f"  {click.style(row.clause.text, fg='cyan')}")
+        click.echo(f"{click.style(shown(row.clause.clause_id), bold=True)}  {shown(row.clause.path)}")
+        click.echo(f"  {click.style(shown(row.clause.text), fg='cyan')}")
         for plan, hit in row.matches.items():
             if hit is None:
-                click.echo(f"    {'—':>5}  {plan}  (no match above --min-score)")
+                click.echo(f"    {'—':>5}  {shown(plan)}  (no match above --min-score)")
             else:
-                click.echo(f"    {hit.score:.3f}  {hit.clause_id}  {hit.text}")
+                click.echo(f"    {hit.score:.3f}  {shown(hit.clause_id)}  {shown(hit.text)}")
         click.echo()
