@@ -30,6 +30,9 @@ class SafeWriter:
 
     def __init__(self, stream: TextIO, *, bom: bool = True):
         self._writer = csv.writer(stream, lineterminator="\n")
+        # The csv module quotes a cell with "\n" (the line terminator) but not one with a bare "\r",
+        # which Excel takes as a row break: the next "row" could then start with a formula.
+        self._quoting_writer = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._stream = stream
         self._bom_pending = bom
 
@@ -37,7 +40,9 @@ class SafeWriter:
         if self._bom_pending:
             self._stream.write(BOM)
             self._bom_pending = False
-        self._writer.writerow([safe_cell(value) for value in row])
+        cells = [safe_cell(value) for value in row]
+        has_cr = any(isinstance(cell, str) and "\r" in cell for cell in cells)
+        (self._quoting_writer if has_cr else self._writer).writerow(cells)
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:

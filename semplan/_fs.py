@@ -106,6 +106,13 @@ def replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def discard_dir(target: Path) -> None:
+    """Remove a directory so that it is gone under its name at once (renamed aside, then deleted)."""
+    aside = target.with_name(f".{target.name}.{os.getpid()}.discarded")
+    os.rename(target, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

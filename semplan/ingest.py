@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from semplan._fs import discard_dir
 from semplan.encode import Encoder
 from semplan.errors import InputError, InvalidArgument, SemplanError, StoreError
 from semplan.models import DEFAULT_MODEL, resolve_model
@@ -233,19 +234,30 @@ def update_index(
     else:
         encoder = encoder or Encoder(model=model or DEFAULT_MODEL, backend=backend)
         corpus = Corpus.create(directory, encoder.identity(), ann_threshold=ann_threshold or DEFAULT_ANN_THRESHOLD)
-    with corpus:
-        removed = corpus.remove(remove) if remove else []
-        added = None
-        if paths:
-            encoder = encoder or Encoder.for_index(
-                corpus.model_identity, None if backend == "auto" else backend, index=directory
+    stored_nothing = False
+    try:
+        with corpus:
+            try:
+                removed = corpus.remove(remove) if remove else []
+                added = None
+                if paths:
+                    encoder = encoder or Encoder.for_index(
+                        corpus.model_identity, None if backend == "auto" else backend, index=directory
+                    )
+                    added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
+                                        plan_ids=plan_ids, replace=replace)
+            except BaseException:
+                stored_nothing = not exists and not corpus.plans()
+                raise
+            return IndexUpdate(
+                directory, removed, added, dict(corpus.manifest["counts"]), corpus.manifest["index"]["kind"],
+                str(corpus.model_identity["model"]),
             )
-            added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
-                                plan_ids=plan_ids, replace=replace)
-        return IndexUpdate(
-            directory, removed, added, dict(corpus.manifest["counts"]), corpus.manifest["index"]["kind"],
-            str(corpus.model_identity["model"]),
-        )
+    finally:
+        # A first run that stored nothing leaves no index: otherwise the corrected command would
+        # meet an empty index that refuses --ann-threshold and --model, which it never used.
+        if stored_nothing:
+            discard_dir(directory)
 
 
 def _named_model(name: str) -> dict[str, Any]:

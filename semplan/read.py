@@ -168,7 +168,12 @@ def decode_text(raw: bytes, path: Path | str = "<bytes>") -> tuple[str, str]:
     """Decode plain-text bytes; returns (text, encoding name). Binary data raises InputError."""
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
-            return _checked(raw.decode(encoding, errors="strict"), encoding, path, raw)
+            try:
+                return _checked(raw.decode(encoding, errors="strict"), encoding, path, raw)
+            except UnicodeDecodeError:
+                if bom == codecs.BOM_UTF32_LE:  # FF FE 00 00 is also UTF-16's mark before a NUL
+                    continue
+                raise InputError(f"{path}: starts with a {encoding} byte-order mark but is not {encoding} text") from None
     if b"\x00" in raw:
         # UTF-16 without a BOM has a zero byte in every other position for ASCII; CJK text has few
         # zeros but decodes cleanly. Anything else with NULs is binary.

@@ -389,7 +389,6 @@ def test_similar_shows_control_characters_escaped(hostile_index, args):
     assert "加强学前教育\\x1b]0;pwned\\x07普惠发展。" in out and "title\\x1b]0;owned\\x07#1" in out
 
 
-@pytest.mark.xfail(strict=True, reason="ingest.update_index keeps the index it created for a run that failed")
 def test_failed_first_run_leaves_no_index(tmp_path, cache_env):
     """`semplan index typo.txt --out new --ann-threshold 1000` fails, but leaves an empty index at new;
     the corrected command is then refused ("--ann-threshold applies only when creating an index"),

@@ -109,10 +109,12 @@ def test_csv_output_with_plan_id():
 
 
 def test_usage_errors():
-    result = _run("--json", "--csv")
-    assert result.exit_code == 2 and "choose one of --json and --csv" in result.output
-    result = _run(str(sample_plan_paths()[0]), "--plan-id", "a", "--plan-id", "b")
-    assert result.exit_code == 2 and "2 --plan-id values for 1 paths" in result.output
+    from cli_runner import semplan
+
+    assert semplan("segment", "--json", "--csv") == (
+        1, "", "Error: choose one of --json and --csv (see: semplan segment --help)\n")
+    code, out, err = semplan("segment", str(sample_plan_paths()[0]), "--plan-id", "a", "--plan-id", "b")
+    assert (code, out, err) == (1, "", "Error: 2 --plan-id values for 1 paths: give one per PATH (see: semplan segment --help)\n")
 
 
 def test_empty_file_is_one_error_line(tmp_path):

@@ -447,11 +447,10 @@ def test_cluster_cli_errors_are_one_line(tmp_path):
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: no index at"), result.stderr
-    result = CliRunner().invoke(
-        __import__("semplan.cli", fromlist=["cli"]).cli,
-        ["cluster", "--index", str(tmp_path), "--assign-threshold", "0.5"],
-    )
-    assert result.exit_code == 2 and "--assign-threshold goes with --assign-outliers" in result.output
+    from cli_runner import semplan
+
+    code, _, err = semplan("cluster", "--index", str(tmp_path), "--assign-threshold", "0.5")
+    assert (code, err) == (1, "Error: --assign-threshold goes with --assign-outliers (see: semplan cluster --help)\n")
 
 
 def test_a_single_plan_has_no_unique_clauses_and_a_one_cell_matrix():

@@ -104,7 +104,10 @@ def main() -> None:
     """The `semplan` entry point: every error, a usage error too, is one `Error: …` line and exit status 1."""
     _show_library_notices()
     try:
-        cli.main(prog_name="semplan", standalone_mode=False)
+        # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting with it.
+        code = cli.main(prog_name="semplan", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SemplanError as error:
         _fail(str(error))
     except click.exceptions.NoArgsIsHelpError as error:  # `semplan`, `semplan models`: the help is the answer

@@ -9,6 +9,7 @@ import sys
 import click
 
 from semplan._csv import SafeWriter
+from semplan.cli import error_line
 from semplan.errors import InputError
 from semplan.segment import format_spans
 
@@ -55,7 +56,7 @@ def command(paths, as_json, as_csv, plan_ids, stats, keep_going):
 
     def report(path, error: InputError) -> None:
         failures.append(str(path))
-        click.echo(f"Error: {error}", err=True)
+        click.echo(error_line(str(error)), err=True)
 
     documents = iter_documents(paths, keep_going=keep_going, on_error=report, plan_ids=plan_ids or None)
     writer = _ClauseWriter("json" if as_json else "csv" if as_csv else "text")
