@@ -19,6 +19,7 @@ import numpy as np
 
 from semplan.encode import Encoder
 from semplan.errors import InputError, InvalidArgument, SemplanError, StoreError
+from semplan.metadata import MetadataOverrides, PlanMetadata, document_metadata
 from semplan.models import DEFAULT_MODEL, resolve_model
 from semplan.read import Document, iter_documents
 from semplan.segment import Clause, segment_document
@@ -75,6 +76,7 @@ def index_paths(
     encoder: Encoder | None = None,
     keep_going: bool = False,
     on_error: OnError | None = None,
+    metadata: MetadataOverrides | None = None,
 ) -> AddReport:
     """Read, segment and encode plan files (directories expand) into `corpus`, in one transaction.
 
@@ -90,7 +92,9 @@ def index_paths(
             on_error(str(path), error)
 
     documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None)
-    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report)
+    return index_documents(
+        corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report, metadata=metadata
+    )
 
 
 def index_documents(
@@ -102,8 +106,13 @@ def index_documents(
     keep_going: bool = False,
     on_error: OnError | None = None,
     report: AddReport | None = None,
+    metadata: MetadataOverrides | None = None,
 ) -> AddReport:
-    """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`)."""
+    """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`).
+
+    Each plan's metadata (semplan.metadata) is read from its text and file name and stored with
+    it; `metadata` overrides it, and what was set by hand before is kept.
+    """
     segmenter = segmenter or segment_document
     encoder = encoder or Encoder.for_index(corpus.model_identity, index=corpus.directory)
     report = report if report is not None else AddReport()
@@ -115,7 +124,9 @@ def index_documents(
                 if document.plan_id in seen:
                     raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
                 seen[document.plan_id] = where
+                stored_metadata = writer.stored_metadata(document.plan_id)  # before a replaced plan's rows go
                 _write_document(writer, document, segmenter, encoder, report)
+                _write_metadata(writer, document, metadata, stored_metadata)
             except SemplanError as error:
                 if not keep_going:
                     raise
@@ -157,6 +168,14 @@ def _write_document(
     report.clauses_written += len(clauses)
 
 
+def _write_metadata(
+    writer: PlanWriter, document: Document, overrides: MetadataOverrides | None, stored: Mapping[str, Any] | None
+) -> None:
+    """The plan's metadata from its text and file name, what was set by hand before (`stored`), then `overrides`."""
+    previous = PlanMetadata.from_row(document.plan_id, stored) if stored else None
+    writer.put_metadata(document.plan_id, document_metadata(document, overrides, previous).to_row())
+
+
 def update_index(
     directory: str | os.PathLike,
     paths: Iterable[str | os.PathLike] = (),
@@ -168,6 +187,7 @@ def update_index(
     ann_threshold: int | None = None,
     keep_going: bool = False,
     on_error: OnError | None = None,
+    metadata: MetadataOverrides | None = None,
 ) -> IndexUpdate:
     """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
 
@@ -193,7 +213,9 @@ def update_index(
             encoder = encoder or Encoder.for_index(
                 corpus.model_identity, None if backend == "auto" else backend, index=directory
             )
-            added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error)
+            added = index_paths(
+                corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error, metadata=metadata
+            )
         return IndexUpdate(
             directory, removed, added, dict(corpus.manifest["counts"]), corpus.manifest["index"]["kind"],
             str(corpus.model_identity["model"]),

@@ -23,6 +23,9 @@ COMMAND_MODULES = {
     "cluster": "cluster",
     "report": "report",
     "eval": "eval",
+    "plans": "plans",
+    "compare": "compare",
+    "trends": "trends",
 }
 
 
