@@ -25,7 +25,7 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,15 +181,16 @@ def document_metadata(
     return (overrides or NO_OVERRIDES).apply(metadata)
 
 
-def corpus_metadata(corpus: Any) -> dict[str, PlanMetadata]:
-    """Every plan of an open `semplan.store.Corpus`, by plan id: the stored metadata, or for a plan
-    indexed before metadata was stored, what its stored text and path say."""
-    stored = corpus.plan_metadata()
+def plans_metadata(
+    records: Iterable[Any], stored: Mapping[str, Mapping[str, Any]], source_text: Callable[[str], str]
+) -> dict[str, PlanMetadata]:
+    """Metadata of stored plans (`PlanRecord`s), by plan id: the stored rows, or for a plan indexed
+    before metadata was stored, what its stored text (`source_text(plan_id)`) and path say."""
     return {
-        plan.plan_id: PlanMetadata.from_row(plan.plan_id, stored[plan.plan_id])
-        if plan.plan_id in stored
-        else extract_metadata(corpus.source_text(plan.plan_id), plan.plan_id, plan.path)
-        for plan in corpus.plans()
+        record.plan_id: PlanMetadata.from_row(record.plan_id, stored[record.plan_id])
+        if record.plan_id in stored
+        else extract_metadata(source_text(record.plan_id), record.plan_id, record.path)
+        for record in records
     }
 
 
@@ -442,9 +443,3 @@ def read_sidecar(path: str | Path) -> dict[str, dict[str, Any]]:
 def overrides_from(sidecar: str | Path | None = None, **values: Any) -> MetadataOverrides:
     """The overrides of `semplan index --meta FILE --year … --level …`."""
     return MetadataOverrides(read_sidecar(sidecar) if sidecar else {}, check_values(values))
-
-
-def unknown_sidecar_plans(overrides: MetadataOverrides, plan_ids: Iterable[str]) -> list[str]:
-    """Plans the sidecar names that are not among `plan_ids` (logged by the caller as a notice)."""
-    known = set(plan_ids)
-    return [plan_id for plan_id in overrides.by_plan if plan_id not in known]

@@ -62,14 +62,14 @@ def command(directory: str, as_json: bool, as_csv: bool) -> None:
     import sys
 
     from semplan._csv import SafeWriter
-    from semplan.metadata import corpus_metadata
+    from semplan.compare import plan_metadata
     from semplan.store import Corpus
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     with Corpus.open(directory) as corpus:
         records = {record.plan_id: record for record in corpus.plans()}
-        metadata = corpus_metadata(corpus)
+        metadata = plan_metadata(corpus)
     rows = [
         {**metadata[plan_id].to_dict(), "n_clauses": record.n_clauses, "path": record.path}
         for plan_id, record in records.items()

@@ -13,7 +13,7 @@ a time (an exclusive lock the kernel releases when it dies); readers take no loc
 - `lexical`: character bigrams and BM25 over SQLite FTS5
 """
 
-from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus
+from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus, stored_plan_metadata
 from semplan.store.faiss_index import (
     CALIBRATION_TARGET,
     build_faiss_index,
@@ -60,5 +60,6 @@ __all__ = [
     "faiss_search",
     "ivf_nlist",
     "semplan_version",
+    "stored_plan_metadata",
     "text_hash",
 ]

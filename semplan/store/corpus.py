@@ -142,11 +142,6 @@ class Corpus:
         self.check_plans([plan_id])
         return self._plan_records()[plan_id]
 
-    def plan_metadata(self) -> dict[str, dict[str, Any]]:
-        """The stored metadata of every plan that has some: plan id → {field: value, "sources": {...}}."""
-        rows = self._conn.execute(f"{schema.SELECT_PLAN_METADATA} ORDER BY plan_id").fetchall()
-        return {row[0]: schema.plan_metadata_from_row(row) for row in rows}
-
     def check_plans(self, plan_ids: Iterable[str]) -> None:
         """`PlanNotFound` for the first id that is not in the index."""
         records = self._plan_records()
@@ -352,3 +347,12 @@ class Corpus:
         self.manifest = schema.write_manifest_of_write(self.directory, self.manifest, info, {"plans": plans, "clauses": clauses})
         self._faiss, self._faiss_generation = index, generation
         schema.remove_leftovers(self.directory, self.manifest)
+
+
+def stored_plan_metadata(corpus: Corpus) -> dict[str, dict[str, Any]]:
+    """The stored metadata of every plan that has some: plan id → {field: value, "sources": {...}}.
+
+    A function beside the class rather than a method of it: the class is at its size limit.
+    """
+    rows = corpus._conn.execute(f"{schema.SELECT_PLAN_METADATA} ORDER BY plan_id").fetchall()
+    return {row[0]: schema.plan_metadata_from_row(row) for row in rows}
