@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from semplan.compare.align import DEFAULT_RULE, Alignment, CompareRule, align, ordered_anchors
-from semplan.compare.diff import DiffPiece, FigureChange, figure_changes, word_diff
+from semplan.compare.diff import DiffPiece, FigureChange, figure_changes, inline_diff, word_diff
 from semplan.errors import InvalidArgument
 from semplan.metadata import PlanMetadata, plans_metadata
 from semplan.segment import Clause
@@ -212,6 +212,7 @@ __all__ = [
     "align",
     "compare_clauses",
     "compare_plans",
+    "inline_diff",
     "plan_metadata",
     "section_of",
 ]

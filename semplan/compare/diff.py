@@ -110,3 +110,17 @@ def figure_changes(pieces: tuple[DiffPiece, ...]) -> tuple[FigureChange, ...]:
             if a_figure != b_figure:
                 changes.append(FigureChange(a_figure, b_figure))
     return tuple(changes)
+
+
+def inline_diff(pieces: tuple[DiffPiece, ...]) -> str:
+    """The diff as one line of text, wdiff style: `[-removed-]{+inserted+}`."""
+    parts = []
+    for piece in pieces:
+        if piece.op == "equal":
+            parts.append(piece.b)
+            continue
+        if piece.a:
+            parts.append(f"[-{piece.a}-]")
+        if piece.b:
+            parts.append(f"{{+{piece.b}+}}")
+    return "".join(parts)
