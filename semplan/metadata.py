@@ -348,6 +348,8 @@ def level_of(region: str | None, body: str | None = None) -> str | None:
             return "national"
         # 市教育局: a body of an unnamed city (the placeholders of a template plan).
         return {"省": "province", "市": "city", "县": "county", "区": "county"}.get(body[0])
+    if not region:
+        return None
     if region.startswith(_NATIONAL):
         return "national"
     last = _PLACE_UNIT.findall(region)
