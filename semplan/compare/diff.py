@@ -71,7 +71,14 @@ def words(text: str) -> list[str]:
         position = figure.end()
     if position < len(text):
         pieces.extend(_jieba().lcut(text[position:], HMM=False))
-    return pieces
+    # Spaces go with the word before them: an OCR space (`抓起 , 推进`) is then no word of its own to diff.
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and not piece.strip():
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
 
 
 def _fold(word: str) -> str:
