@@ -79,33 +79,34 @@ def _print_csv(comparison) -> None:
 
 
 def _print_text(comparison, show_all: bool) -> None:
-    from semplan.compare import inline_diff
-
     click.echo(f"A  {click.style(comparison.a.plan_id, bold=True)}  {comparison.a.describe()}")
     click.echo(f"B  {click.style(comparison.b.plan_id, bold=True)}  {comparison.b.describe()}")
     click.echo(comparison.summary_line())
-    sections = {row["section"]: row for row in comparison.sections()}
-    current = None
-    for pair in comparison.pairs:
-        if pair.section != current:
-            current = pair.section
-            row = sections[current]
-            counts = ", ".join(f"{row[status]} {status}" for status in MARKS if row[status])
-            click.echo(f"\n{click.style(current or '(before the first section)', bold=True)}  [{counts}]")
-        if pair.status == "same" and not (show_all or pair.moved):
-            continue
-        mark = click.style(f"{MARKS[pair.status]} {pair.status:<8}", fg=COLOURS[pair.status])
-        moved = click.style(" moved", fg="magenta") if pair.moved else ""
-        if pair.status in ("same", "reworded"):
-            ids = f"{pair.a.clause_id} → {pair.b.clause_id}"
-            text = inline_diff(pair.diff) if pair.diff else pair.b.text
-        else:
-            ids = (pair.b or pair.a).clause_id
-            text = (pair.b or pair.a).text
-        click.echo(f"  {mark} {ids}  {pair.score:.3f}{moved}")
-        click.echo(f"      {text}")
-        if pair.figures:
-            click.echo(f"      figures: {'; '.join(str(change) for change in pair.figures)}")
-        if pair.closest is not None:
-            click.echo(click.style(f"      closest in {'A' if pair.status == 'added' else 'B'}: "
-                                   f"{pair.closest.clause_id} {pair.closest.text[:60]}", dim=True))
+    counts_by_section = {row["section"]: row for row in comparison.sections()}
+    for section, pairs in comparison.by_section():
+        row = counts_by_section[section]
+        counts = ", ".join(f"{row[status]} {status}" for status in MARKS if row[status])
+        click.echo(f"\n{click.style(section or '(before the first section)', bold=True)}  [{counts}]")
+        for pair in pairs:
+            if show_all or pair.status != "same" or pair.moved:
+                _print_pair(pair)
+
+
+def _print_pair(pair) -> None:
+    from semplan.compare import inline_diff
+
+    mark = click.style(f"{MARKS[pair.status]} {pair.status:<8}", fg=COLOURS[pair.status])
+    moved = click.style(" moved", fg="magenta") if pair.moved else ""
+    if pair.status in ("same", "reworded"):
+        ids = f"{pair.a.clause_id} → {pair.b.clause_id}"
+        text = inline_diff(pair.diff) if pair.diff else pair.b.text
+    else:
+        ids = (pair.b or pair.a).clause_id
+        text = (pair.b or pair.a).text
+    click.echo(f"  {mark} {ids}  {pair.score:.3f}{moved}")
+    click.echo(f"      {text}")
+    if pair.figures:
+        click.echo(f"      figures: {'; '.join(str(change) for change in pair.figures)}")
+    if pair.closest is not None:
+        click.echo(click.style(f"      closest in {'A' if pair.status == 'added' else 'B'}: "
+                               f"{pair.closest.clause_id} {pair.closest.text[:60]}", dim=True))

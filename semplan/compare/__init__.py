@@ -95,14 +95,24 @@ class Comparison:
         counts = Counter(pair.status for pair in self.pairs)
         return {status: counts.get(status, 0) for status in STATUSES}
 
-    def sections(self) -> list[dict[str, Any]]:
-        """Per section, in reading order: how many pairs of each status, and how many moved."""
-        rows: dict[str, dict[str, Any]] = {}
+    def by_section(self) -> list[tuple[str, list[ComparedPair]]]:
+        """The pairs grouped by section: B's sections in B's order, then sections only A has, in A's order."""
+        groups: dict[str, list[ComparedPair]] = {}
+        rank: dict[str, tuple[int, int]] = {}
         for pair in self.pairs:
-            row = rows.setdefault(pair.section, {"section": pair.section, **dict.fromkeys(STATUSES, 0), "moved": 0})
-            row[pair.status] += 1
-            row["moved"] += pair.moved
-        return list(rows.values())
+            groups.setdefault(pair.section, []).append(pair)
+            here = (0, pair.b.n) if pair.b is not None else (1, pair.a.n if pair.a is not None else 0)
+            rank[pair.section] = min(rank.get(pair.section, here), here)
+        return [(section, groups[section]) for section in sorted(groups, key=rank.__getitem__)]
+
+    def sections(self) -> list[dict[str, Any]]:
+        """Per section (in `by_section` order): how many pairs of each status, and how many moved."""
+        rows = []
+        for section, pairs in self.by_section():
+            counts = Counter(pair.status for pair in pairs)
+            rows.append({"section": section, **{status: counts.get(status, 0) for status in STATUSES},
+                         "moved": sum(pair.moved for pair in pairs)})  # fmt: skip
+        return rows
 
     def summary(self) -> dict[str, Any]:
         return {"counts": self.counts(), "moved": sum(pair.moved for pair in self.pairs),

@@ -48,10 +48,7 @@ def side_html(pair: ComparedPair, side: str) -> Markup:
 def sections(comparison: Comparison) -> list[tuple[str, dict[str, Any], list[ComparedPair]]]:
     """The pairs grouped by section, in reading order, each section with its counts."""
     counts = {row["section"]: row for row in comparison.sections()}
-    grouped: dict[str, list[ComparedPair]] = {}
-    for pair in comparison.pairs:
-        grouped.setdefault(pair.section, []).append(pair)
-    return [(section, counts[section], pairs) for section, pairs in grouped.items()]
+    return [(section, counts[section], pairs) for section, pairs in comparison.by_section()]
 
 
 def render_compare_html(comparison: Comparison) -> str:
