@@ -77,7 +77,7 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     (
         "m004_plan_metadata",
         """
-        CREATE TABLE plan_metadata (
+        CREATE TABLE IF NOT EXISTS plan_metadata (
             plan_id TEXT PRIMARY KEY REFERENCES plans(plan_id) ON DELETE CASCADE,
             title TEXT,
             issuer TEXT,
