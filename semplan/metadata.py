@@ -146,9 +146,6 @@ class MetadataOverrides:
         metadata = metadata.with_values(self.by_plan.get(metadata.plan_id, {}), "sidecar")
         return metadata.with_values(self.for_all, "option")
 
-    def __bool__(self) -> bool:
-        return bool(self.by_plan or any(value is not None for value in self.for_all.values()))
-
 
 NO_OVERRIDES = MetadataOverrides()
 
