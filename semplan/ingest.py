@@ -23,6 +23,7 @@ import numpy as np
 from semplan._fs import discard_dir
 from semplan.encode import Encoder
 from semplan.errors import InputError, InvalidArgument, SemplanError, StoreError
+from semplan.metadata import MetadataOverrides, PlanMetadata, document_metadata
 from semplan.models import DEFAULT_MODEL, resolve_model
 from semplan.read import Document, iter_documents
 from semplan.segment import Clause, RepeatedLines, segment_document
@@ -81,6 +82,7 @@ def index_paths(
     on_error: OnError | None = None,
     plan_ids: Iterable[str | None] | None = None,
     replace: bool = False,
+    metadata: MetadataOverrides | None = None,
 ) -> AddReport:
     """Read, segment and encode plan files (directories expand) into `corpus`, in one transaction.
 
@@ -99,7 +101,7 @@ def index_paths(
     documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None,
                                plan_ids=plan_ids)
     return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report,
-                           replace=replace)
+                           replace=replace, metadata=metadata)
 
 
 def _repeated_lines(corpus: Corpus, documents: list[Document]) -> RepeatedLines:
@@ -118,6 +120,7 @@ def index_documents(
     on_error: OnError | None = None,
     report: AddReport | None = None,
     replace: bool = False,
+    metadata: MetadataOverrides | None = None,
 ) -> AddReport:
     """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`).
 
@@ -127,6 +130,9 @@ def index_documents(
     Without a `segmenter`, each document is segmented knowing the lines that recur across the
     plans of the index (this run's and those stored): a line in several plans' headers or footers
     is a site's chrome, not a plan's content.
+
+    Each plan's metadata (semplan.metadata) is read from its text and file name and stored with
+    it; `metadata` overrides it, and what was set by hand before is kept.
     """
     if segmenter is None:
         documents = list(documents)
@@ -142,7 +148,9 @@ def index_documents(
                 if document.plan_id in seen:
                     raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
                 seen[document.plan_id] = where
+                stored_metadata = writer.stored_metadata(document.plan_id)  # before a replaced plan's rows go
                 _write_document(writer, document, segmenter, encoder, report, None if replace else stored_paths)
+                _write_metadata(writer, document, metadata, stored_metadata)
             except SemplanError as error:
                 if not keep_going:
                     raise
@@ -202,6 +210,14 @@ def _refuse_other_file(plan_id: str, stored_path: str | None, path: str | None) 
     )
 
 
+def _write_metadata(
+    writer: PlanWriter, document: Document, overrides: MetadataOverrides | None, stored: Mapping[str, Any] | None
+) -> None:
+    """The plan's metadata from its text and file name, what was set by hand before (`stored`), then `overrides`."""
+    previous = PlanMetadata.from_row(document.plan_id, stored) if stored else None
+    writer.put_metadata(document.plan_id, document_metadata(document, overrides, previous).to_row())
+
+
 def update_index(
     directory: str | os.PathLike,
     paths: Iterable[str | os.PathLike] = (),
@@ -215,6 +231,7 @@ def update_index(
     on_error: OnError | None = None,
     plan_ids: Iterable[str | None] | None = None,
     replace: bool = False,
+    metadata: MetadataOverrides | None = None,
 ) -> IndexUpdate:
     """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
 
@@ -245,7 +262,7 @@ def update_index(
                         corpus.model_identity, None if backend == "auto" else backend, index=directory
                     )
                     added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
-                                        plan_ids=plan_ids, replace=replace)
+                                        plan_ids=plan_ids, replace=replace, metadata=metadata)
             except BaseException:
                 stored_nothing = not exists and not corpus.plans()
                 raise

@@ -19,7 +19,7 @@ LAYERS = [
     ("semplan.errors", "semplan._faults", "semplan.data"),
     ("semplan._fs", "semplan._sqlite", "semplan._csv"),
     ("semplan.read",),
-    ("semplan.normalize",),
+    ("semplan.normalize", "semplan.metadata"),
     ("semplan.segment",),
     ("semplan.models",),
     ("semplan.backends",),

@@ -136,8 +136,8 @@ def test_report_cli_writes_every_file(sample_report):
     assert "priorities over " in stdout and f"wrote {out / 'report.html'}" in stdout
 
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert data["format"] == "semplan-report" and len(data["plans"]) == 5
-    assert set(data["sources"]) == set(data["plans"])
+    assert data["format"] == "semplan-report" and data["format_version"] == 2 and len(data["plans"]) == 5
+    assert set(data["sources"]) == {plan["plan_id"] for plan in data["plans"]}
     n_clauses = len(data["clauses"])
 
     with open(out / "clauses.csv", newline="", encoding="utf-8-sig") as handle:
@@ -156,7 +156,30 @@ def test_report_cli_writes_every_file(sample_report):
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "## Priorities, by coverage" in markdown and "## Plan × plan similarity" in markdown
     for plan in data["plans"]:
-        assert f"### {plan}" in markdown
+        assert f"### {plan['plan_id']}" in markdown
+
+
+def test_report_carries_plan_metadata_and_priorities_over_the_years(sample_report):
+    _, out, _ = sample_report
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    plans = {plan["plan_id"]: plan for plan in data["plans"]}
+    assert {plan: entry["year"] for plan, entry in plans.items()} == {
+        "city-2019": 2019, "daqing-2021": 2021, "hulunbuir-2021": 2021, "qingyuan-2022": 2022, "xx-county-2021": 2021,
+    }  # fmt: skip
+    assert plans["hulunbuir-2021"]["issuer"] == "呼伦贝尔市教育党工委教育局" and plans["xx-county-2021"]["level"] == "county"
+    assert plans["qingyuan-2022"]["n_clauses"] == 150 and plans["qingyuan-2022"]["sources"]["year"] == "text"
+    for priority in data["priorities"]:
+        assert sum(priority["by_year"].values()) == priority["size"]
+        assert set(priority["by_year"]) <= {"2019", "2021", "2022"}
+        trend = priority["trend"]
+        assert trend["direction"] in ("new", "rising", "steady", "falling", "gone")
+        assert str(trend["first_year"]) in priority["by_year"] and str(trend["last_year"]) in priority["by_year"]
+    assert [year["year"] for year in data["years"]] == [2019, 2021, 2022]
+    assert data["years"][1]["plans"] == ["daqing-2021", "hulunbuir-2021", "xx-county-2021"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="over-time"' in page and 'id="fig-years"' in page and "呼伦贝尔市教育党工委教育局 · city · 2021 · 工作要点" in page
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Priorities over the years" in markdown and "| # | priority | 2019 | 2021 | 2022 | trend | first–last |" in markdown
 
 
 def test_report_html_is_self_contained(sample_report):
@@ -227,7 +250,7 @@ def test_sample_report_renders_in_chromium_without_console_errors(sample_report,
     assert 'data-semplan-rendered="ok"' in dom, "the page's scripts did not finish drawing"
     assert "data-semplan-errors=" not in dom, re.findall(r'data-semplan-errors="[^"]*"', dom)
     assert console == []
-    assert dom.count('class="main-svg"') >= 3, "plotly drew the heatmap, the map and the plan matrix"
+    assert dom.count('class="main-svg"') >= 4, "plotly drew the heatmap, the map, the plan matrix and the years"
 
     screenshot = tmp_path / "report-screenshot.png"
     run = chromium(

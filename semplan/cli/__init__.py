@@ -26,6 +26,9 @@ COMMAND_MODULES = {
     "report": "report",
     "eval": "eval",
     "check": "check",
+    "plans": "plans",
+    "compare": "compare",
+    "trends": "trends",
 }
 
 

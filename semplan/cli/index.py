@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from semplan.cli._options import WholeNumber
+from semplan.cli.plans import metadata_options, metadata_overrides
 from semplan.errors import InputError, InvalidArgument
 
 
@@ -26,7 +27,9 @@ from semplan.errors import InputError, InvalidArgument
               help="Remove this plan from the index. Repeatable.")
 @click.option("--ann-threshold", type=WholeNumber(min=1), default=None,
               help="New index only: above this many clauses use an approximate (IVF) FAISS index. [default: 200000]")
-def command(paths, directory, model, backend, keep_going, plan_ids, replace, remove_plans, ann_threshold):
+@metadata_options
+def command(paths, directory, model, backend, keep_going, plan_ids, replace, remove_plans, ann_threshold,
+            **metadata_values):
     """Read, segment and encode plans into an index directory (SQLite + FAISS + manifest.json).
 
     PATH is a plan file (.txt, .docx, .html, .pdf) or a directory of them; the plan id is
@@ -46,6 +49,7 @@ def command(paths, directory, model, backend, keep_going, plan_ids, replace, rem
       semplan index new-plans/2024.docx --out out/index
       semplan index plans/2022/city.txt --plan-id city-2022 --out out/index
       semplan index --remove city-2019 --out out/index
+      semplan index plans/ --out out/index --meta plans.csv
     """
     from semplan.cli import error_line
     from semplan.ingest import update_index
@@ -61,7 +65,8 @@ def command(paths, directory, model, backend, keep_going, plan_ids, replace, rem
     try:
         update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
                               ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn,
-                              plan_ids=plan_ids or None, replace=replace)
+                              plan_ids=plan_ids or None, replace=replace,
+                              metadata=metadata_overrides(metadata_values))
     except InvalidArgument as error:  # an option that does not fit this index: a usage error
         raise click.UsageError(str(error)) from None
     if update.removed:

@@ -27,12 +27,15 @@ def write_report(
     source_paths: Mapping[str, str | None] | None = None,
     title: str = "semplan report",
     metadata: Mapping[str, Any] | None = None,
+    plan_metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write every report file into `out_dir` (created if needed); returns name → path.
 
     `sources` (plan → decoded text) lets report.html link each clause to its position in
     an embedded source view; `source_paths` (plan → file) is shown beside it;
-    `metadata` (model, index, …) goes into report.json and the page header.
+    `metadata` (model, index, …) goes into report.json and the page header; `plan_metadata`
+    (plan → semplan.metadata.PlanMetadata) is carried with each plan, and when the plans span
+    two years or more the report gains its over-time section.
     """
     from semplan.report.html import write_html
     from semplan.report.json_export import write_json
@@ -44,7 +47,9 @@ def write_report(
     if out.exists() and not out.is_dir():
         raise InvalidArgument(f"report output {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    view = report_view(analysis, sources=sources, source_paths=source_paths, title=title, metadata=metadata)
+    view = report_view(
+        analysis, sources=sources, source_paths=source_paths, title=title, metadata=metadata, plan_metadata=plan_metadata
+    )
     return {
         "report.html": write_html(view, out / "report.html"),
         "report.md": write_markdown(view, out / "report.md"),
@@ -59,6 +64,7 @@ def report_corpus(
 ) -> tuple[PriorityAnalysis, dict[str, Path]]:
     """Find the priorities of an open `semplan.store.Corpus` and write its report."""
     from semplan.cluster import find_priorities
+    from semplan.compare import plan_metadata
 
     clauses = corpus.clauses()
     analysis = find_priorities(clauses, corpus.vectors(), **cluster_options)
@@ -76,6 +82,7 @@ def report_corpus(
         source_paths={plan.plan_id: plan.path for plan in plans},
         title=title,
         metadata=metadata,
+        plan_metadata=plan_metadata(corpus),
     )
     return analysis, files
 

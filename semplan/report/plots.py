@@ -170,12 +170,52 @@ def plan_matrix(view: ReportView) -> dict[str, Any]:
     }
 
 
+def years_heatmap(view: ReportView) -> dict[str, Any] | None:
+    """Priorities (rows: new, rising, falling, gone, then steady) × years: each priority's share of that year's clauses."""
+    over_time = view.over_time
+    if over_time is None:
+        return None
+    years = [group for group in over_time.groups if group != "unknown"]
+    shown = over_time.by_direction()[:MAX_HEATMAP_PRIORITIES]
+    rows = [_escape(f"{entry.direction} · P{entry.priority_id} {entry.label}", 44) for entry in shown]
+    z = [[round(100 * entry.shares[year], 2) for year in years] for entry in shown]
+    hover = [
+        [f"P{entry.priority_id} {_escape(entry.label)}<br>{year}: {entry.counts[year]} clause(s), "
+         f"{100 * entry.shares[year]:.1f}% of the year's clauses<br>trend: {entry.direction}" for year in years]
+        for entry in shown
+    ]  # fmt: skip
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "z": z,
+                "x": years,
+                "y": rows,
+                "text": hover,
+                "hoverinfo": "text",
+                "colorscale": [[0, "#f7f7f7"], [0.001, "#fee8c8"], [1, "#b30000"]],
+                "colorbar": {"title": {"text": "% of year"}},
+                "xgap": 2,
+                "ygap": 1,
+            }
+        ],
+        "layout": {
+            "height": 120 + 18 * len(shown),
+            "margin": {"l": 300, "r": 20, "t": 40, "b": 20},
+            "xaxis": {"type": "category", "side": "top"},
+            "yaxis": {"autorange": "reversed", "tickfont": {"size": 10}},
+        },
+    }
+
+
 def figures(view: ReportView) -> dict[str, dict[str, Any]]:
-    """The report's figures by element id (the clause map is absent without 2-D coordinates)."""
+    """The report's figures by element id (the clause map is absent without 2-D coordinates, the
+    years heatmap unless the plans span two years)."""
     found = {
         "fig-heatmap": priorities_heatmap(view),
         "fig-map": clause_map(view),
         "fig-plans": plan_matrix(view),
+        "fig-years": years_heatmap(view),
     }
     return {key: figure for key, figure in found.items() if figure is not None}
 

@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from semplan.report.trends import PriorityTrends, priority_trends
+
 if TYPE_CHECKING:
     from semplan.cluster import ClauseResult, Priority, PriorityAnalysis
+    from semplan.metadata import PlanMetadata
     from semplan.segment import Clause
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -84,6 +87,12 @@ class PlanView:
     unique_total: int
     outliers: list[ClauseView]
     source: str | None  # the decoded text, when the page embeds sources
+    metadata: PlanMetadata | None = None  # title, issuer, level, year, document type
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as report.json lists it: its id, its metadata (None where unknown) and its clause count."""
+        metadata = self.metadata.to_dict() if self.metadata is not None else {"plan_id": self.plan}
+        return {**metadata, "n_clauses": self.n_clauses}
 
 
 @dataclass
@@ -102,10 +111,16 @@ class ReportView:
     plan_similarity: list[tuple[str, list[tuple[str, float]]]]  # row plan → (column plan, share)
     source_paths: dict[str, str | None]
     embed_sources: bool
+    by_year: PriorityTrends | None = None  # every priority's clauses per year (plans without one: "unknown")
     _rows: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rows = {clause.clause_id: i for i, clause in enumerate(self.clauses)}
+
+    @property
+    def over_time(self) -> PriorityTrends | None:
+        """`by_year` when the plans span at least two years: the report's over-time section."""
+        return self.by_year if self.by_year is not None and self.by_year.has_trends else None
 
     def row(self, clause_id: str) -> int:
         """The clause's position in `clauses`, and so in the analysis' arrays (map_xy)."""
@@ -119,9 +134,12 @@ def report_view(
     source_paths: Mapping[str, str | None] | None = None,
     title: str = "semplan report",
     metadata: Mapping[str, Any] | None = None,
+    plan_metadata: Mapping[str, PlanMetadata] | None = None,
 ) -> ReportView:
     """The view of `analysis`. `sources` (plan → decoded text) are embedded in the page unless
-    too big; `source_paths` (plan → file) are shown beside each plan."""
+    too big; `source_paths` (plan → file) are shown beside each plan; `plan_metadata` (plan →
+    semplan.metadata.PlanMetadata) is shown with each plan and groups the priorities by year."""
+    plan_metadata = dict(plan_metadata or {})
     sources = dict(sources or {})
     source_paths = dict(source_paths or {})
     embed_sources = bool(sources) and sum(len(t) for t in sources.values()) <= MAX_EMBEDDED_SOURCE_CHARS
@@ -160,6 +178,7 @@ def report_view(
                 unique_total=len(unique),
                 outliers=[by_id[c.clause_id] for c in analysis.plan_outliers(plan)],
                 source=sources[plan] if embed_sources and plan in sources else None,
+                metadata=plan_metadata.get(plan),
             )
         )
 
@@ -181,6 +200,7 @@ def report_view(
         ],
         source_paths=source_paths,
         embed_sources=embed_sources,
+        by_year=priority_trends(analysis, plan_metadata, "year"),
     )
 
 

@@ -15,7 +15,7 @@ a time (an exclusive lock the kernel releases when it dies); readers take no loc
 """
 
 from semplan.store.check import CheckReport, Finding, check_index, repair_index
-from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus
+from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus, stored_plan_metadata
 from semplan.store.faiss_index import (
     CALIBRATION_TARGET,
     build_faiss_index,
@@ -66,5 +66,6 @@ __all__ = [
     "ivf_nlist",
     "repair_index",
     "semplan_version",
+    "stored_plan_metadata",
     "text_hash",
 ]

@@ -356,3 +356,12 @@ class Corpus:
             base=base, last_row_id=last_row_id, removed_row_ids=removed_row_ids,
         )
         self._faiss, self._faiss_generation = index, self.generation()
+
+
+def stored_plan_metadata(corpus: Corpus) -> dict[str, dict[str, Any]]:
+    """The stored metadata of every plan that has some: plan id → {field: value, "sources": {...}}.
+
+    A function beside the class rather than a method of it: the class is at its size limit.
+    """
+    rows = corpus._conn.execute(f"{schema.SELECT_PLAN_METADATA} ORDER BY plan_id").fetchall()
+    return {row[0]: schema.plan_metadata_from_row(row) for row in rows}

@@ -84,10 +84,33 @@ MIGRATIONS: list[tuple[str, str | Callable[[sqlite3.Connection], None]]] = [
     ),
     ("m002_clause_bigrams", lexical.create_table),
     ("m003_settings", lambda conn: _settings_from_manifest(conn)),
+    (
+        "m004_plan_metadata",
+        """
+        CREATE TABLE IF NOT EXISTS plan_metadata (
+            plan_id TEXT PRIMARY KEY REFERENCES plans(plan_id) ON DELETE CASCADE,
+            title TEXT,
+            issuer TEXT,
+            region TEXT,
+            body TEXT,
+            level TEXT,  -- national, province, city or county
+            year INTEGER,
+            doc_type TEXT,
+            sources TEXT NOT NULL DEFAULT '{}'  -- JSON {field: "text" | "file name" | "sidecar" | "option"}
+        );
+        """,
+    ),
 ]
 # The meta rows of migration m003: what the manifest says about the model and the FAISS index, kept
 # in the database too, so `semplan check --repair` can rebuild a lost or damaged manifest.
 SETTINGS = ("model", "dims", "ann_threshold")
+# The columns of plan_metadata besides plan_id and sources (semplan.metadata.FIELDS).
+PLAN_METADATA_COLUMNS = ("title", "issuer", "region", "body", "level", "year", "doc_type")
+SELECT_PLAN_METADATA = "SELECT plan_id, " + ", ".join(PLAN_METADATA_COLUMNS) + ", sources FROM plan_metadata"
+PUT_PLAN_METADATA = (
+    "INSERT OR REPLACE INTO plan_metadata (plan_id, " + ", ".join(PLAN_METADATA_COLUMNS) + ", sources) VALUES ("
+    + ",".join("?" * (len(PLAN_METADATA_COLUMNS) + 2)) + ")"
+)
 
 CLAUSE_COLUMNS = (
     "plan_id",
@@ -479,6 +502,19 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def plan_metadata_row(plan_id: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The plan_metadata row of `values` (PLAN_METADATA_COLUMNS and `sources`; absent ones NULL)."""
+    sources = json.dumps(dict(values.get("sources") or {}), ensure_ascii=False)
+    return (plan_id, *(values.get(column) for column in PLAN_METADATA_COLUMNS), sources)
+
+
+def plan_metadata_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """{column: value, "sources": {...}} from a row of SELECT_PLAN_METADATA."""
+    values = dict(zip(PLAN_METADATA_COLUMNS, row[1:-1], strict=True))
+    values["sources"] = json.loads(row[-1] or "{}")
+    return values
 
 
 def vectors_from_blobs(blobs: Sequence[bytes], dims: int) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +103,14 @@ class PlanWriter:
         lexical.add_plan(self._conn, plan_id)
         self.plans_put.append(plan_id)
         return replaced
+
+    def put_metadata(self, plan_id: str, values: Mapping[str, Any]) -> None:
+        """Store a stored plan's metadata (schema.PLAN_METADATA_COLUMNS and `sources`), replacing any."""
+        self._conn.execute(schema.PUT_PLAN_METADATA, schema.plan_metadata_row(plan_id, values))
+
+    def stored_metadata(self, plan_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(f"{schema.SELECT_PLAN_METADATA} WHERE plan_id = ?", (plan_id,)).fetchone()
+        return None if row is None else schema.plan_metadata_from_row(row)
 
     def delete_plan(self, plan_id: str) -> None:
         rows = self._conn.execute("SELECT id FROM clauses WHERE plan_id = ?", (plan_id,)).fetchall()

@@ -1,0 +1,84 @@
+"""`semplan trends`: each priority's clauses per year, level of government or issuer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from semplan.cli._clustering import clustering_arguments, clustering_options
+from semplan.cli._options import index_option
+
+
+@click.command(name="trends")
+@index_option
+@click.option("--by", "by", type=click.Choice(("year", "level", "issuer")), default="year", show_default=True,
+              help="Group the plans by their year, administrative level or issuer (see `semplan plans`).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {by, groups, priorities, changes}.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: one row per priority, one column per group.")
+@clustering_options
+def command(directory: str, by: str, as_json: bool, as_csv: bool, **options: Any) -> None:
+    """Count each priority's clauses per year (or level, or issuer) of the plans that hold them.
+
+    The priorities are those of `semplan report` (same clustering options, same seed, same
+    priorities). Per group: the clauses of the priority and their share of all the group's
+    clauses. By year, each priority also gets a trend (new, rising, steady, falling, gone)
+    with the first and last year it appears in, and each year its new and dropped priorities.
+    Plans without the value (`semplan plans` shows it) are counted under "unknown".
+
+    \b
+    Example:
+      semplan trends --index out/series
+      semplan trends --index out/index --by level --json
+      semplan trends --index out/series --csv > trends.csv
+    """
+    from semplan.cluster import find_priorities
+    from semplan.compare import plan_metadata
+    from semplan.report.trends import priority_trends
+    from semplan.store import Corpus
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    arguments = clustering_arguments(options, map_2d=False)
+    with Corpus.open(directory) as corpus:
+        click.echo(f"clustering {len(corpus)} clauses…", err=True)
+        analysis = find_priorities(corpus.clauses(), corpus.vectors(), **arguments)
+        trends = priority_trends(analysis, plan_metadata(corpus), by)
+    click.echo(analysis.summary(), err=True)
+    try:
+        if as_json:
+            click.echo(json.dumps(trends.to_dict(), ensure_ascii=False, indent=1))
+        elif as_csv:
+            _print_csv(trends)
+        else:
+            _print_text(trends, analysis)
+    except BrokenPipeError:
+        sys.stdout = None
+
+
+def _print_csv(trends) -> None:
+    from semplan._csv import SafeWriter
+
+    writer = SafeWriter(sys.stdout)
+    writer.writerow(["priority_id", "label", *trends.groups, *(f"share:{group}" for group in trends.groups),
+                     "trend", "first", "last"])  # fmt: skip
+    for entry in trends.priorities:
+        writer.writerow([entry.priority_id, entry.label, *entry.counts.values(),
+                         *(round(share, 4) for share in entry.shares.values()),
+                         entry.direction or "", entry.first or "", entry.last or ""])  # fmt: skip
+
+
+def _print_text(trends, analysis) -> None:
+    width = max(6, *(len(group) for group in trends.groups))
+    click.echo("        " + "".join(f"{group:>{width + 1}}" for group in trends.groups) + "   trend")
+    click.echo("clauses " + "".join(f"{trends.clauses[group]:>{width + 1}}" for group in trends.groups))
+    for entry in trends.by_direction() if trends.has_trends else trends.priorities:
+        counts = "".join(f"{entry.counts[group] or '·':>{width + 1}}" for group in trends.groups)
+        trend = f"   {entry.direction} {entry.first}–{entry.last}" if entry.direction else ""
+        click.echo(f"{'P' + str(entry.priority_id):<8}{counts}{trend}  {entry.label}")
+    for change in trends.changes[1:]:
+        new = ", ".join(f"P{p} {analysis.priority(p).label}" for p in change.new) or "none"
+        dropped = ", ".join(f"P{p} {analysis.priority(p).label}" for p in change.dropped) or "none"
+        click.echo(f"\n{change.group}: new {new}\n{' ' * len(change.group)}  dropped {dropped}")
