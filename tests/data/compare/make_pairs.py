@@ -138,7 +138,10 @@ def sample(plan_id: str) -> Path:
 
 def make_pair(name: str, edits: dict) -> dict:
     source = read_document(sample(edits["a"])).text
-    clauses = {clause.n: clause for clause in segment(source, edits["a"])}
+    all_clauses = segment(source, edits["a"])
+    # The edits below number A's clauses as the segmenter did before section headings became
+    # clauses of their own: the n-th clause that is not a heading.
+    clauses = dict(enumerate((clause for clause in all_clauses if clause.kind != "heading"), start=1))
     # (start, end, replacement) over A's source; applied from the end so offsets stay valid.
     changes: list[tuple[int, int, str]] = []
     labels_a: dict[int, dict] = {n: {"status": "same"} for n in clauses}
@@ -190,10 +193,12 @@ def make_pair(name: str, edits: dict) -> dict:
     (HERE / f"{edits['b']}.txt").write_text(text, encoding="utf-8")
 
     b_clauses = segment(text, edits["b"])
-    a_by_text = {clause.text: clause.n for clause in clauses.values()}
+    a_by_text = {clause.text: clause.n for clause in all_clauses}
+    ordinal = {clause.n: n for n, clause in clauses.items()}
     labels = {"a": edits["a"], "b": edits["b"], "a_clauses": [], "b_clauses": []}
-    for n, clause in clauses.items():
-        labels["a_clauses"].append({"n": n, "text": clause.text, **labels_a[n]})
+    for clause in all_clauses:
+        label = labels_a[ordinal[clause.n]] if clause.n in ordinal else {"status": "same"}
+        labels["a_clauses"].append({"n": clause.n, "text": clause.text, **label})
     for clause in b_clauses:
         label = b_texts.get(clause.text)
         if label is None:
