@@ -150,7 +150,7 @@ def test_cli_text_csv_html_and_errors(pair_index, tmp_path):
         code, _, err = semplan("compare", *args, "--index", index)
         assert code == 1 and len(err.strip().splitlines()) == 1 and err.startswith(line), err
     code, _, err = semplan("compare", "hulunbuir-2021", "hulunbuir-2022", "--index", index, "--json", "--csv")
-    assert code == 2 and "choose one of --json and --csv" in err
+    assert (code, err) == (1, "Error: choose one of --json and --csv (see: semplan compare --help)\n")
 
 
 # ------------------------------------------------------------------ unit: diff, order, escaping
