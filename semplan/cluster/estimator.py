@@ -8,7 +8,10 @@ sample clauses: UMAP's cost grows with the rows it optimises, and a seed keeps i
 from __future__ import annotations
 
 import copy
+import os
+import sys
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,7 @@ from semplan.cluster.defaults import (
     default_min_cluster_size,
     default_min_samples,
 )
+from semplan._fs import cache_dir
 from semplan.errors import ClusteringError
 
 # Nearest sample clauses a placed clause is averaged from, and the dimensions of the
@@ -156,8 +160,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
         neighbour graph when UMAP built one, so the second layout costs little)."""
         if not hasattr(self, "_X"):
             raise ClusteringError("fit the clusterer before asking for a 2-D map")
-        import umap
-
+        umap = umap_module()
         knn = (None, None, None)
         reducer = self.reducer_
         if isinstance(reducer, umap.UMAP) and not getattr(reducer, "_small_data", True):
@@ -180,9 +183,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
             return self._place(np.asarray(layout.fit_transform(fit_rows), dtype=np.float64))
 
     def _default_reducer(self) -> Any:
-        import umap
-
-        return umap.UMAP(
+        return umap_module().UMAP(
             n_components=self.umap_dims,
             n_neighbors=self.n_neighbors_,
             metric="cosine",
@@ -201,6 +202,39 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
             metric="euclidean",
             cluster_selection_method=self.cluster_selection_method,
         )
+
+
+# umap-learn's modules whose numba functions are compiled for every new process unless cached.
+_UMAP_NUMBA_MODULES = ("umap.utils", "umap.umap_", "umap.layouts", "umap.distances", "umap.spectral")
+
+
+@lru_cache(maxsize=1)
+def umap_module() -> Any:
+    """umap-learn, with numba's compiled code cached under semplan's cache directory.
+
+    Without a cache every `semplan cluster` process compiles UMAP's numba code before any
+    work (most of a run on a small corpus; docs/clustering-design.md has the figures).
+    pynndescent marks its functions `cache=True`, but numba writes that cache beside the
+    package, which a read-only install cannot hold; umap-learn marks almost none (its
+    exact-neighbour, fuzzy-set and layout kernels), so they are switched to caching here.
+    numba keys each cached function by its source file's timestamp, CPU and argument types,
+    so an upgrade or another machine recompiles instead of loading stale code.
+    `NUMBA_CACHE_DIR`, when set, is left alone.
+    """
+    location = os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
+    if "numba" in sys.modules:  # imported before us: its configuration is already read
+        sys.modules["numba"].config.CACHE_DIR = location
+    import numba
+    import umap
+
+    for name in _UMAP_NUMBA_MODULES:
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module is not None else ():
+            if isinstance(value, numba.core.registry.CPUDispatcher) and isinstance(
+                value._cache, numba.core.caching.NullCache
+            ):
+                value.enable_caching()
+    return umap
 
 
 def as_unit_rows(vectors: Any) -> np.ndarray:
