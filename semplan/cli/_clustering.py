@@ -56,6 +56,12 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Count a cross-plan match at this cosine score instead of the calibrated per-clause rule.",
         ),
+        click.option(
+            "--label-words",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="File of words for priority labels: one a line, a stop word, or +TERM for a term to keep whole.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -80,5 +86,6 @@ def clustering_arguments(options: dict[str, Any], *, map_2d: bool = True) -> dic
             assign_threshold=options["assign_threshold"],
             match_threshold=options["match_threshold"],
             map_2d=map_2d,
+            label_words=options["label_words"],
         ),
     }

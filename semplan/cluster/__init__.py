@@ -10,7 +10,7 @@ judged against a threshold calibrated on the corpus itself. Works on any clauses
     defaults     the clusterer's default parameters (light: the CLI shows them in --help)
     estimator    PriorityClusterer, the scikit-learn estimator (UMAP then HDBSCAN)
     matching     cross-plan matching against a per-clause null model
-    keywords     jieba terms, stop words, class-based TF-IDF keywords
+    keywords     content words (jieba POS), stop words, class-based TF-IDF labels keywords
     analysis     the records: Priority, ClauseResult, PriorityAnalysis
     priorities   find_priorities, which runs the above in order
 
@@ -31,7 +31,7 @@ from semplan.cluster.defaults import (
     default_min_cluster_size,
     default_min_samples,
 )
-from semplan.cluster.keywords import class_keywords, clause_terms, stop_words
+from semplan.cluster.keywords import LabelWords, class_keywords, clause_terms, read_label_words, stop_words
 from semplan.cluster.matching import (
     DEFAULT_MATCH_ALPHA,
     CrossPlanMatches,
@@ -64,6 +64,7 @@ __all__ = [
     "AnalysisOptions",
     "ClauseResult",
     "CrossPlanMatches",
+    "LabelWords",
     "Priority",
     "PriorityAnalysis",
     "PriorityClusterer",
@@ -75,6 +76,7 @@ __all__ = [
     "default_min_samples",
     "find_priorities",
     "match_z_thresholds",
+    "read_label_words",
     "stop_words",
     "tier_for",
 ]

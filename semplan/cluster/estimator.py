@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 
+from semplan._fs import cache_dir
 from semplan.cluster.defaults import (
     DEFAULT_NEIGHBOURS,
     DEFAULT_SEED,
@@ -26,7 +27,6 @@ from semplan.cluster.defaults import (
     default_min_cluster_size,
     default_min_samples,
 )
-from semplan._fs import cache_dir
 from semplan.errors import ClusteringError
 
 # Nearest sample clauses a placed clause is averaged from, and the dimensions of the
