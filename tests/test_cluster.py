@@ -3,8 +3,10 @@ with the real model (reproducibility, every clause accounted for, tiers vs the d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -468,3 +470,72 @@ def test_a_single_plan_has_no_unique_clauses_and_a_one_cell_matrix():
     assert not any(r.unique for r in analysis.results)
     assert all(r.best_match_id is None for r in analysis.results)
     assert analysis.plan_similarity.tolist() == [[1.0]]
+
+
+# ------------------------------------------------------------------ outliers: unique, unplaced, noise
+
+
+def test_outliers_are_unique_unplaced_or_noise_in_every_output(sample_analysis):
+    counts = sample_analysis.outlier_counts()
+    assert sum(counts.values()) == len(sample_analysis.outliers)
+    assert counts["unique"] >= 1
+    data = sample_analysis.to_dict()
+    assert data["outlier_counts"] == counts
+    assert data["noise"] == [c.clause_id for c in sample_analysis.noise]
+    kinds = {row["outlier_kind"] for row in data["clauses"] if row["priority_id"] is None}
+    assert kinds <= {"unique", "unplaced", "noise"}
+    for row in data["clauses"]:
+        assert not (row["unique"] and row["noise"]), "a fragment is never a unique commitment"
+        assert (row["outlier_kind"] is None) == (row["priority_id"] is not None)
+    assert f"({counts['unique']} unique, {counts['unplaced']} unplaced, {counts['noise']} noise)" in (
+        sample_analysis.summary()
+    )
+
+
+def test_fragments_and_formulas_are_noise_not_unique():
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    clauses, vectors, _ = synthetic_corpus(n_plans=2)
+    texts = {0: "一是", 1: "要进一步加强和改进工作"}  # a fragment, a formula
+    clauses = [
+        dataclasses.replace(c, text=texts[i], match_text=texts[i]) if i in texts else c
+        for i, c in enumerate(clauses)
+    ]
+    labels = np.zeros(len(clauses), dtype=int)
+    labels[:2] = -1
+
+    class Fixed(KMeans):
+        def fit(self, X, y=None):
+            self.labels_ = labels
+            return self
+
+    clusterer = PriorityClusterer(reducer=PCA(n_components=4), clusterer=Fixed(n_clusters=1, n_init=1))
+    analysis = find_priorities(clauses, vectors, clusterer=clusterer, map_2d=False)
+    assert [r.outlier_kind for r in analysis.results[:2]] == ["noise", "noise"]
+    assert not any(r.unique for r in analysis.results[:2])
+
+
+# ------------------------------------------------------------------ cold start
+
+
+def test_umap_compiled_code_is_cached_under_semplans_cache_dir(tmp_path):
+    """A fresh process clusters with an empty cache directory and leaves numba's cache there
+    (a second process loads it instead of compiling: timed in docs/clustering-design.md)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from semplan.cluster import PriorityClusterer\n"
+        "X = np.random.default_rng(0).normal(size=(60, 16)).astype('float32')\n"
+        "PriorityClusterer(min_cluster_size=5).fit(X)\n"
+    )
+    env = {**os.environ, "SEMPLAN_CACHE_DIR": str(tmp_path)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    cached = {path.parent.name.split("_")[0] for path in (tmp_path / "numba").rglob("*.nbi")}
+    assert {"umap", "pynndescent"} <= cached, cached
+    umap_functions = {path.name.split(".")[0] for path in (tmp_path / "numba").rglob("*.nbi")}
+    assert {"utils", "umap_"} <= umap_functions, umap_functions
