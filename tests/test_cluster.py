@@ -20,6 +20,7 @@ from semplan.cluster import (
     clause_terms,
     cross_plan_matches,
     default_min_cluster_size,
+    default_neighbours,
     find_priorities,
     match_z_thresholds,
     stop_words,
@@ -181,10 +182,35 @@ def test_nan_vectors_and_bad_parameters_are_rejected():
 
 
 def test_default_min_cluster_size_grows_with_the_square_root():
-    assert default_min_cluster_size(600) == 3
-    assert default_min_cluster_size(10_000) == 12
-    assert default_min_cluster_size(100_000) == 40
-    assert default_min_cluster_size(300_000) == 68
+    # plans of ~120 clauses: about √n / 8
+    assert default_min_cluster_size(600, 5) == 3
+    assert default_min_cluster_size(10_000, 84) == 13
+    assert default_min_cluster_size(100_000, 834) == 41
+    assert default_min_cluster_size(300_000, 2500) == 70
+
+
+def test_texts_that_stand_alone_get_broader_clusters_and_neighbourhoods():
+    assert default_min_cluster_size(1_000) == 16 and default_min_cluster_size(10_000) == 50
+    assert default_min_cluster_size(42) == 3
+    assert [default_neighbours(size) for size in (3, 25, 50, 200)] == [15, 15, 30, 50]
+    X = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    clusterer = PriorityClusterer(reducer=_PCA4(), clusterer=_KMeans3()).fit(X, plans=[i % 4 for i in range(200)])
+    assert (clusterer.n_plans_, clusterer.min_cluster_size_) == (4, 3)
+    assert PriorityClusterer(reducer=_PCA4(), clusterer=_KMeans3()).fit(X).min_cluster_size_ == 7
+    with pytest.raises(ClusteringError, match="plan labels"):
+        PriorityClusterer().fit(X, plans=[0, 1])
+
+
+def _PCA4():
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=4)
+
+
+def _KMeans3():
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=3, n_init=2, random_state=0)
 
 
 def test_labels_are_words_with_compounds_preferred():

@@ -17,7 +17,7 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--min-cluster-size",
             type=click.IntRange(min=2),
             default=None,
-            help="Fewest clauses in a priority [default: max(3, √clauses / 8)].",
+            help="Fewest clauses in a priority [default: max(3, √clauses / 8 × (1 + 3 / clauses per plan))].",
         ),
         click.option(
             "--min-samples",

@@ -30,6 +30,7 @@ from semplan.cluster.defaults import (
     MIN_CLAUSES,
     default_min_cluster_size,
     default_min_samples,
+    default_neighbours,
 )
 from semplan.cluster.keywords import LabelWords, class_keywords, clause_terms, read_label_words, stop_words
 from semplan.cluster.matching import (
@@ -74,6 +75,7 @@ __all__ = [
     "cross_plan_matches",
     "default_min_cluster_size",
     "default_min_samples",
+    "default_neighbours",
     "find_priorities",
     "match_z_thresholds",
     "read_label_words",

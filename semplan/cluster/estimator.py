@@ -19,13 +19,13 @@ from sklearn.base import BaseEstimator, ClusterMixin, clone
 
 from semplan._fs import cache_dir
 from semplan.cluster.defaults import (
-    DEFAULT_NEIGHBOURS,
     DEFAULT_SEED,
     DEFAULT_UMAP_DIMS,
     DEFAULT_UMAP_SAMPLE,
     MIN_CLAUSES,
     default_min_cluster_size,
     default_min_samples,
+    default_neighbours,
 )
 from semplan.errors import ClusteringError
 
@@ -71,7 +71,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
         min_cluster_size: int | None = None,
         min_samples: int | None = None,
         umap_dims: int = DEFAULT_UMAP_DIMS,
-        n_neighbors: int = DEFAULT_NEIGHBOURS,
+        n_neighbors: int | None = None,
         cluster_selection_method: str = "eom",
         random_state: int | None = DEFAULT_SEED,
         umap_sample: int | None = DEFAULT_UMAP_SAMPLE,
@@ -89,7 +89,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
     def _check_parameters(self, n_rows: int) -> None:
         if n_rows < MIN_CLAUSES:
             raise ClusteringError(f"need at least {MIN_CLAUSES} clauses to find priorities, got {n_rows}")
-        for name in ("min_cluster_size", "min_samples"):
+        for name in ("min_cluster_size", "min_samples", "n_neighbors"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int | np.integer) or value < 1):
                 raise ClusteringError(f"{name} must be a positive integer, got {value!r}")
@@ -110,13 +110,19 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
                 f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}"
             )
 
-    def fit(self, X: np.ndarray, y: Any = None) -> PriorityClusterer:
+    def fit(self, X: np.ndarray, y: Any = None, plans: Any = None) -> PriorityClusterer:
+        """Fit on clause vectors `X`; `plans` (each row's plan) sizes the defaults: without
+        it every row stands alone, as texts of a labelled collection do."""
         X = as_unit_rows(X)
         n_rows = X.shape[0]
         self._check_parameters(n_rows)
-        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(n_rows)
+        if plans is not None and len(plans) != n_rows:
+            raise ClusteringError(f"{len(plans)} plan labels for {n_rows} rows")
+        self.n_plans_ = len(set(np.asarray(plans).tolist())) if plans is not None else None
+        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(n_rows, self.n_plans_)
         self.min_samples_ = self.min_samples or default_min_samples(self.min_cluster_size_)
-        self.n_neighbors_ = max(2, min(self.n_neighbors, n_rows - 1))
+        neighbours = self.n_neighbors or default_neighbours(self.min_cluster_size_)
+        self.n_neighbors_ = max(2, min(neighbours, n_rows - 1))
 
         self.reducer_ = _clone(self.reducer) if self.reducer is not None else self._default_reducer()
         self.sample_: np.ndarray | None = None

@@ -91,12 +91,11 @@ def find_priorities(
         raise ClusteringError(f"{len(clauses)} clauses but {X.shape[0]} vectors")
     if len({c.clause_id for c in clauses}) != len(clauses):
         raise ClusteringError("clause ids are not unique")
-    with clock("umap+hdbscan"):
-        clusterer.fit(X)
-
     plans = list(dict.fromkeys(c.plan_id for c in clauses))
     plan_number = {plan: p for p, plan in enumerate(plans)}
     plan_of = np.array([plan_number[c.plan_id] for c in clauses], dtype=np.int64)
+    with clock("umap+hdbscan"):
+        clusterer.fit(X, plans=plan_of)
     labels = clusterer.labels_.copy()
     membership = np.where(labels >= 0, clusterer.probabilities_, 0.0)
     centroids = _centroids(X, labels)
