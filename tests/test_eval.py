@@ -542,3 +542,9 @@ def test_place_bound_priorities_name_the_place(sample_clauses):
     assert AnalysisOptions().label_words is None
     bound = evaluation.place_bound_priorities(analysis)
     assert [pid for pid, _, _ in bound] == [1] and bound[0][1] in {"清远", "清远市"}
+
+
+def test_the_committed_headline_set_is_balanced():
+    texts = evaluation.read_labelled_texts(Path(__file__).resolve().parent / "data" / "clustering" / "thucnews-dev-1000.tsv")
+    counts = {label: sum(1 for t in texts if t.label == label) for label in {t.label for t in texts}}
+    assert len(texts) == 1000 and len(counts) == 10 and set(counts.values()) == {100}
