@@ -8,6 +8,7 @@ sample clauses: UMAP's cost grows with the rows it optimises, and a seed keeps i
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import sys
 import warnings
@@ -28,6 +29,8 @@ from semplan.cluster.defaults import (
     default_neighbours,
 )
 from semplan.errors import ClusteringError
+
+logger = logging.getLogger(__name__)
 
 # Nearest sample clauses a placed clause is averaged from, and the dimensions of the
 # projection that finds them.
@@ -227,13 +230,22 @@ def umap_module() -> Any:
     so an upgrade or another machine recompiles instead of loading stale code.
     `NUMBA_CACHE_DIR`, when set, is left alone.
     """
-    location = os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
-    if "numba" in sys.modules:  # imported before us: its configuration is already read
-        sys.modules["numba"].config.CACHE_DIR = location
+    location = os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir() / "numba")
+    try:
+        os.makedirs(location, exist_ok=True)
+        writable = os.access(location, os.W_OK)
+    except OSError:
+        writable = False
+    if writable:
+        os.environ["NUMBA_CACHE_DIR"] = location
+        if "numba" in sys.modules:  # imported before us: its configuration is already read
+            sys.modules["numba"].config.CACHE_DIR = location
+    else:  # numba would fail to cache there; compiling every time is slower, not wrong
+        logger.debug("numba cache directory %s is not writable: UMAP compiles in every process", location)
     import numba
     import umap
 
-    for name in _UMAP_NUMBA_MODULES:
+    for name in _UMAP_NUMBA_MODULES if writable else ():
         module = sys.modules.get(name)
         for value in vars(module).values() if module is not None else ():
             if isinstance(value, numba.core.registry.CPUDispatcher) and isinstance(
