@@ -20,6 +20,7 @@ LAYERS = [
     ("semplan._fs", "semplan._sqlite", "semplan._csv"),
     ("semplan.read",),
     ("semplan.normalize", "semplan.metadata"),
+    ("semplan.mask",),
     ("semplan.segment",),
     ("semplan.models",),
     ("semplan.backends",),

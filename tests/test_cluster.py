@@ -3,8 +3,10 @@ with the real model (reproducibility, every clause accounted for, tiers vs the d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from semplan.cluster import (
     clause_terms,
     cross_plan_matches,
     default_min_cluster_size,
+    default_neighbours,
     find_priorities,
     match_z_thresholds,
     stop_words,
@@ -179,10 +182,35 @@ def test_nan_vectors_and_bad_parameters_are_rejected():
 
 
 def test_default_min_cluster_size_grows_with_the_square_root():
-    assert default_min_cluster_size(600) == 3
-    assert default_min_cluster_size(10_000) == 12
-    assert default_min_cluster_size(100_000) == 40
-    assert default_min_cluster_size(300_000) == 68
+    # plans of ~120 clauses: about √n / 8
+    assert default_min_cluster_size(600, 5) == 3
+    assert default_min_cluster_size(10_000, 84) == 13
+    assert default_min_cluster_size(100_000, 834) == 41
+    assert default_min_cluster_size(300_000, 2500) == 70
+
+
+def test_texts_that_stand_alone_get_broader_clusters_and_neighbourhoods():
+    assert default_min_cluster_size(1_000) == 16 and default_min_cluster_size(10_000) == 50
+    assert default_min_cluster_size(42) == 3
+    assert [default_neighbours(size) for size in (3, 25, 50, 200)] == [15, 15, 30, 50]
+    X = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    clusterer = PriorityClusterer(reducer=_PCA4(), clusterer=_KMeans3()).fit(X, plans=[i % 4 for i in range(200)])
+    assert (clusterer.n_plans_, clusterer.min_cluster_size_) == (4, 3)
+    assert PriorityClusterer(reducer=_PCA4(), clusterer=_KMeans3()).fit(X).min_cluster_size_ == 7
+    with pytest.raises(ClusteringError, match="plan labels"):
+        PriorityClusterer().fit(X, plans=[0, 1])
+
+
+def _PCA4():
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=4)
+
+
+def _KMeans3():
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=3, n_init=2, random_state=0)
 
 
 def test_labels_are_words_with_compounds_preferred():
@@ -467,3 +495,72 @@ def test_a_single_plan_has_no_unique_clauses_and_a_one_cell_matrix():
     assert not any(r.unique for r in analysis.results)
     assert all(r.best_match_id is None for r in analysis.results)
     assert analysis.plan_similarity.tolist() == [[1.0]]
+
+
+# ------------------------------------------------------------------ outliers: unique, unplaced, noise
+
+
+def test_outliers_are_unique_unplaced_or_noise_in_every_output(sample_analysis):
+    counts = sample_analysis.outlier_counts()
+    assert sum(counts.values()) == len(sample_analysis.outliers)
+    assert counts["unique"] >= 1
+    data = sample_analysis.to_dict()
+    assert data["outlier_counts"] == counts
+    assert data["noise"] == [c.clause_id for c in sample_analysis.noise]
+    kinds = {row["outlier_kind"] for row in data["clauses"] if row["priority_id"] is None}
+    assert kinds <= {"unique", "unplaced", "noise"}
+    for row in data["clauses"]:
+        assert not (row["unique"] and row["noise"]), "a fragment is never a unique commitment"
+        assert (row["outlier_kind"] is None) == (row["priority_id"] is not None)
+    assert f"({counts['unique']} unique, {counts['unplaced']} unplaced, {counts['noise']} noise)" in (
+        sample_analysis.summary()
+    )
+
+
+def test_fragments_and_formulas_are_noise_not_unique():
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    clauses, vectors, _ = synthetic_corpus(n_plans=2)
+    texts = {0: "一是", 1: "要进一步加强和改进工作"}  # a fragment, a formula
+    clauses = [
+        dataclasses.replace(c, text=texts[i], match_text=texts[i]) if i in texts else c
+        for i, c in enumerate(clauses)
+    ]
+    labels = np.zeros(len(clauses), dtype=int)
+    labels[:2] = -1
+
+    class Fixed(KMeans):
+        def fit(self, X, y=None):
+            self.labels_ = labels
+            return self
+
+    clusterer = PriorityClusterer(reducer=PCA(n_components=4), clusterer=Fixed(n_clusters=1, n_init=1))
+    analysis = find_priorities(clauses, vectors, clusterer=clusterer, map_2d=False)
+    assert [r.outlier_kind for r in analysis.results[:2]] == ["noise", "noise"]
+    assert not any(r.unique for r in analysis.results[:2])
+
+
+# ------------------------------------------------------------------ cold start
+
+
+def test_umap_compiled_code_is_cached_under_semplans_cache_dir(tmp_path):
+    """A fresh process clusters with an empty cache directory and leaves numba's cache there
+    (a second process loads it instead of compiling: timed in docs/clustering-design.md)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from semplan.cluster import PriorityClusterer\n"
+        "X = np.random.default_rng(0).normal(size=(60, 16)).astype('float32')\n"
+        "PriorityClusterer(min_cluster_size=5).fit(X)\n"
+    )
+    env = {**os.environ, "SEMPLAN_CACHE_DIR": str(tmp_path)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    cached = {path.parent.name.split("_")[0] for path in (tmp_path / "numba").rglob("*.nbi")}
+    assert {"umap", "pynndescent"} <= cached, cached
+    umap_functions = {path.name.split(".")[0] for path in (tmp_path / "numba").rglob("*.nbi")}
+    assert {"utils", "umap_"} <= umap_functions, umap_functions

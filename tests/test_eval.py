@@ -509,3 +509,42 @@ def test_cli_error_lines(index_dir, tmp_path):
     code, _, err = semplan("eval", "retrieval", str(tmp_path / "gold.json"), "--index", str(index_dir))
     assert code == 1
     assert err.strip().startswith("Error: the index lacks plan(s) the gold file refers to: atlantis-2030")
+
+
+def test_plain_language_queries_read_as_free_text_queries_by_language():
+    path = Path(__file__).resolve().parent / "data" / "queries" / "plain-queries.json"
+    gold = evaluation.load_gold(path)
+    queries = gold["paraphrase_queries"]
+    assert len(queries) == 46 and "queries" not in gold and "themes" not in gold
+    assert {query["lang"] for query in queries} == {"zh", "zh-hant", "en"}
+    first = json.loads(path.read_text(encoding="utf-8"))["queries"][0]
+    assert queries[0]["expected_top5"] == first["relevant"]
+    assert evaluation.gold_plans(gold) == {
+        "city-2019", "daqing-2021", "hulunbuir-2021", "qingyuan-2022", "xx-county-2021",
+    }  # fmt: skip
+
+
+def test_place_bound_priorities_name_the_place(sample_clauses):
+    from semplan.cluster import AnalysisOptions, PriorityAnalysis
+    from semplan.cluster.analysis import Priority
+
+    qingyuan = [c for c in sample_clauses if c.plan_id == "qingyuan-2022" and "清远" in c.text][:4]
+    other = [c for c in sample_clauses if c.plan_id == "city-2019"][:4]
+    priorities = [
+        Priority(1, "x", (), tuple(c.clause_id for c in qingyuan), qingyuan[0].clause_id,
+                 (("qingyuan-2022", 4),), "unique", 0.9),
+        Priority(2, "y", (), tuple(c.clause_id for c in other), other[0].clause_id, (("city-2019", 4),), "unique", 0.9),
+    ]  # fmt: skip
+    analysis = PriorityAnalysis(
+        plans=["qingyuan-2022", "city-2019"], clauses=qingyuan + other, results=[], priorities=priorities,
+        match_rule={}, plan_similarity=np.eye(2), map_xy=None,
+    )  # fmt: skip
+    assert AnalysisOptions().label_words is None
+    bound = evaluation.place_bound_priorities(analysis)
+    assert [pid for pid, _, _ in bound] == [1] and bound[0][1] in {"清远", "清远市"}
+
+
+def test_the_committed_headline_set_is_balanced():
+    texts = evaluation.read_labelled_texts(Path(__file__).resolve().parent / "data" / "clustering" / "thucnews-dev-1000.tsv")
+    counts = {label: sum(1 for t in texts if t.label == label) for label in {t.label for t in texts}}
+    assert len(texts) == 1000 and len(counts) == 10 and set(counts.values()) == {100}

@@ -18,7 +18,7 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--min-cluster-size",
             type=WholeNumber(min=2),
             default=None,
-            help="Fewest clauses in a priority [default: max(3, √clauses / 8)].",
+            help="Fewest clauses in a priority [default: max(3, √clauses / 8 × (1 + 3 / clauses per plan))].",
         ),
         click.option(
             "--min-samples",
@@ -57,6 +57,12 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Count a cross-plan match at this cosine score instead of the calibrated per-clause rule.",
         ),
+        click.option(
+            "--label-words",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="File of words for priority labels: one a line, a stop word, or +TERM for a term to keep whole.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -81,5 +87,6 @@ def clustering_arguments(options: dict[str, Any], *, map_2d: bool = True) -> dic
             assign_threshold=options["assign_threshold"],
             match_threshold=options["match_threshold"],
             map_2d=map_2d,
+            label_words=options["label_words"],
         ),
     }

@@ -10,7 +10,7 @@ judged against a threshold calibrated on the corpus itself. Works on any clauses
     defaults     the clusterer's default parameters (light: the CLI shows them in --help)
     estimator    PriorityClusterer, the scikit-learn estimator (UMAP then HDBSCAN)
     matching     cross-plan matching against a per-clause null model
-    keywords     jieba terms, stop words, class-based TF-IDF keywords
+    keywords     content words (jieba POS), stop words, class-based TF-IDF labels keywords
     analysis     the records: Priority, ClauseResult, PriorityAnalysis
     priorities   find_priorities, which runs the above in order
 
@@ -30,8 +30,9 @@ from semplan.cluster.defaults import (
     MIN_CLAUSES,
     default_min_cluster_size,
     default_min_samples,
+    default_neighbours,
 )
-from semplan.cluster.keywords import class_keywords, clause_terms, stop_words
+from semplan.cluster.keywords import LabelWords, class_keywords, clause_terms, read_label_words, stop_words
 from semplan.cluster.matching import (
     DEFAULT_MATCH_ALPHA,
     CrossPlanMatches,
@@ -64,6 +65,7 @@ __all__ = [
     "AnalysisOptions",
     "ClauseResult",
     "CrossPlanMatches",
+    "LabelWords",
     "Priority",
     "PriorityAnalysis",
     "PriorityClusterer",
@@ -73,8 +75,10 @@ __all__ = [
     "cross_plan_matches",
     "default_min_cluster_size",
     "default_min_samples",
+    "default_neighbours",
     "find_priorities",
     "match_z_thresholds",
+    "read_label_words",
     "stop_words",
     "tier_for",
 ]

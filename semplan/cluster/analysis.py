@@ -76,7 +76,16 @@ class ClauseResult:
     best_match_id: str | None  # best-scoring clause of any other plan
     best_match_score: float | None  # its cosine similarity
     best_match_z: float | None  # the same against this clause's background (cross_plan_matches)
-    unique: bool  # no match in any other plan, and an outlier or in a single-plan priority
+    unique: bool  # no match in any other plan, an outlier or in a single-plan priority, and not noise
+    noise: bool = False  # an outlier that commits to nothing: a fragment or formula (see find_priorities)
+
+    @property
+    def outlier_kind(self) -> str | None:
+        """For a clause in no priority: "noise" (a fragment or formula), "unique" (a real
+        commitment no other plan makes) or "unplaced" (echoed elsewhere, but in no priority)."""
+        if self.priority_id is not None:
+            return None
+        return "noise" if self.noise else "unique" if self.unique else "unplaced"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +99,8 @@ class ClauseResult:
             "best_match_score": None if self.best_match_score is None else round(self.best_match_score, 4),
             "best_match_z": None if self.best_match_z is None else round(self.best_match_z, 2),
             "unique": self.unique,
+            "noise": self.noise,
+            "outlier_kind": self.outlier_kind,
         }
 
 
@@ -127,6 +138,16 @@ class PriorityAnalysis:
         """Clauses in no priority (after any assignment); never dropped, reported as such."""
         return [c for c, r in zip(self.clauses, self.results, strict=True) if r.priority_id is None]
 
+    @property
+    def noise(self) -> list[Clause]:
+        """Outliers that commit to nothing (fragments, formulas): shown apart, never as findings."""
+        return [c for c, r in zip(self.clauses, self.results, strict=True) if r.outlier_kind == "noise"]
+
+    def outlier_counts(self) -> dict[str, int]:
+        """Outliers by kind: unique (a commitment no other plan makes), unplaced, noise."""
+        counts = Counter(r.outlier_kind for r in self.results if r.priority_id is None)
+        return {kind: counts.get(kind, 0) for kind in ("unique", "unplaced", "noise")}
+
     def plan_clauses(self, plan_id: str) -> list[Clause]:
         """A plan's clauses, in corpus order."""
         return [self.clauses[i] for i in self._rows_by_plan.get(plan_id, [])]
@@ -158,10 +179,12 @@ class PriorityAnalysis:
     def summary(self) -> str:
         """One line of what was found, as both `semplan cluster` and `semplan report` print it."""
         counts = self.tier_counts()
+        outliers = self.outlier_counts()
         return (
             f"{len(self.priorities)} priorities over {len(self.plans)} plans "
             f"({counts['all']} all, {counts['several']} several, {counts['unique']} unique); "
-            f"{len(self.outliers)} outliers; {sum(r.unique for r in self.results)} unique clauses"
+            f"{len(self.outliers)} outliers ({outliers['unique']} unique, {outliers['unplaced']} unplaced, "
+            f"{outliers['noise']} noise); {sum(r.unique for r in self.results)} unique clauses"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +225,8 @@ class PriorityAnalysis:
                 plan: [p.priority_id for p in self.unique_priorities(plan)] for plan in self.plans
             },
             "outliers": [c.clause_id for c in self.outliers],
+            "outlier_counts": self.outlier_counts(),
+            "noise": [c.clause_id for c in self.noise],
             "plan_similarity": {
                 a: {b: round(float(self.plan_similarity[i, j]), 4) for j, b in enumerate(self.plans)}
                 for i, a in enumerate(self.plans)

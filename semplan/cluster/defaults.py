@@ -18,18 +18,28 @@ DEFAULT_UMAP_SAMPLE = 20_000
 MIN_CLAUSES = 10
 
 
-def default_min_cluster_size(n_clauses: int) -> int:
-    """Smallest priority, growing with the square root of the corpus.
+def default_min_cluster_size(n_clauses: int, n_plans: int | None = None) -> int:
+    """Smallest priority, from the corpus size and how many plans hold it.
 
-    Floor 3: clusters of two are mostly chance pairs (and a pair of plans repeating
-    one sentence still shows, as each clause's best cross-plan match). Growing
-    linearly would drown the specific priorities of a large corpus in a few huge
-    ones; a fixed size would give tens of thousands of tiny clusters. sqrt(n)/8 keeps
-    the floor up to ~900 clauses, gives 12 at 10,000 clauses, 40 at 100,000 and 68 at
-    300,000, so the number of priorities grows roughly like sqrt(n) too: a report stays
-    readable at every scale.
+    max(3, √n / 8 × (1 + 3 / m)), m the clauses per plan (1 when `n_plans` is None: a
+    collection of texts that stand alone). In plans of hundreds of clauses the factor is
+    about 1 and the size grows like √n: 3 up to ~900 clauses, 12 at 10,000, 40 at 100,000,
+    so priorities stay specific (a theme three plans share is a priority) and their number
+    grows like √n too. In a collection of single texts (headlines, queries) nothing ties a
+    group to plans, and the classes worth finding are broad: √n / 2, 16 at 1,000 texts and
+    50 at 10,000. Floor 3: clusters of two are mostly chance pairs. Measured on four corpora
+    (docs/clustering-design.md, "Parameters that fit the corpus").
     """
-    return max(3, round(math.sqrt(max(n_clauses, 0)) / 8))
+    n_clauses = max(n_clauses, 0)
+    clauses_per_plan = n_clauses / n_plans if n_plans else 1.0
+    return max(3, round(math.sqrt(n_clauses) / 8 * (1 + 3 / max(clauses_per_plan, 1.0))))
+
+
+def default_neighbours(min_cluster_size: int) -> int:
+    """UMAP's neighbourhood: 15 (UMAP's default) up to priorities of 25 clauses, then 0.6 ×
+    the minimum size, at most 50. With 15 neighbours and a minimum size of 50 the 10k
+    headlines collapsed into 3 clusters; with 30, 14."""
+    return min(50, max(DEFAULT_NEIGHBOURS, round(0.6 * min_cluster_size)))
 
 
 def default_min_samples(min_cluster_size: int) -> int:

@@ -8,22 +8,29 @@ sample clauses: UMAP's cost grows with the rows it optimises, and a seed keeps i
 from __future__ import annotations
 
 import copy
+import logging
+import os
+import sys
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 
+from semplan._fs import cache_dir
 from semplan.cluster.defaults import (
-    DEFAULT_NEIGHBOURS,
     DEFAULT_SEED,
     DEFAULT_UMAP_DIMS,
     DEFAULT_UMAP_SAMPLE,
     MIN_CLAUSES,
     default_min_cluster_size,
     default_min_samples,
+    default_neighbours,
 )
 from semplan.errors import ClusteringError
+
+logger = logging.getLogger(__name__)
 
 # Nearest sample clauses a placed clause is averaged from, and the dimensions of the
 # projection that finds them.
@@ -67,7 +74,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
         min_cluster_size: int | None = None,
         min_samples: int | None = None,
         umap_dims: int = DEFAULT_UMAP_DIMS,
-        n_neighbors: int = DEFAULT_NEIGHBOURS,
+        n_neighbors: int | None = None,
         cluster_selection_method: str = "eom",
         random_state: int | None = DEFAULT_SEED,
         umap_sample: int | None = DEFAULT_UMAP_SAMPLE,
@@ -85,7 +92,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
     def _check_parameters(self, n_rows: int) -> None:
         if n_rows < MIN_CLAUSES:
             raise ClusteringError(f"need at least {MIN_CLAUSES} clauses to find priorities, got {n_rows}")
-        for name in ("min_cluster_size", "min_samples"):
+        for name in ("min_cluster_size", "min_samples", "n_neighbors"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int | np.integer) or value < 1):
                 raise ClusteringError(f"{name} must be a positive integer, got {value!r}")
@@ -106,13 +113,19 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
                 f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}"
             )
 
-    def fit(self, X: np.ndarray, y: Any = None) -> PriorityClusterer:
+    def fit(self, X: np.ndarray, y: Any = None, plans: Any = None) -> PriorityClusterer:
+        """Fit on clause vectors `X`; `plans` (each row's plan) sizes the defaults: without
+        it every row stands alone, as texts of a labelled collection do."""
         X = as_unit_rows(X)
         n_rows = X.shape[0]
         self._check_parameters(n_rows)
-        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(n_rows)
+        if plans is not None and len(plans) != n_rows:
+            raise ClusteringError(f"{len(plans)} plan labels for {n_rows} rows")
+        self.n_plans_ = len(set(np.asarray(plans).tolist())) if plans is not None else None
+        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(n_rows, self.n_plans_)
         self.min_samples_ = self.min_samples or default_min_samples(self.min_cluster_size_)
-        self.n_neighbors_ = max(2, min(self.n_neighbors, n_rows - 1))
+        neighbours = self.n_neighbors or default_neighbours(self.min_cluster_size_)
+        self.n_neighbors_ = max(2, min(neighbours, n_rows - 1))
 
         self.reducer_ = _clone(self.reducer) if self.reducer is not None else self._default_reducer()
         self.sample_: np.ndarray | None = None
@@ -156,8 +169,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
         neighbour graph when UMAP built one, so the second layout costs little)."""
         if not hasattr(self, "_X"):
             raise ClusteringError("fit the clusterer before asking for a 2-D map")
-        import umap
-
+        umap = umap_module()
         knn = (None, None, None)
         reducer = self.reducer_
         if isinstance(reducer, umap.UMAP) and not getattr(reducer, "_small_data", True):
@@ -180,9 +192,7 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
             return self._place(np.asarray(layout.fit_transform(fit_rows), dtype=np.float64))
 
     def _default_reducer(self) -> Any:
-        import umap
-
-        return umap.UMAP(
+        return umap_module().UMAP(
             n_components=self.umap_dims,
             n_neighbors=self.n_neighbors_,
             metric="cosine",
@@ -201,6 +211,48 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
             metric="euclidean",
             cluster_selection_method=self.cluster_selection_method,
         )
+
+
+# umap-learn's modules whose numba functions are compiled for every new process unless cached.
+_UMAP_NUMBA_MODULES = ("umap.utils", "umap.umap_", "umap.layouts", "umap.distances", "umap.spectral")
+
+
+@lru_cache(maxsize=1)
+def umap_module() -> Any:
+    """umap-learn, with numba's compiled code cached under semplan's cache directory.
+
+    Without a cache every `semplan cluster` process compiles UMAP's numba code before any
+    work (most of a run on a small corpus; docs/clustering-design.md has the figures).
+    pynndescent marks its functions `cache=True`, but numba writes that cache beside the
+    package, which a read-only install cannot hold; umap-learn marks almost none (its
+    exact-neighbour, fuzzy-set and layout kernels), so they are switched to caching here.
+    numba keys each cached function by its source file's timestamp, CPU and argument types,
+    so an upgrade or another machine recompiles instead of loading stale code.
+    `NUMBA_CACHE_DIR`, when set, is left alone.
+    """
+    location = os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir() / "numba")
+    try:
+        os.makedirs(location, exist_ok=True)
+        writable = os.access(location, os.W_OK)
+    except OSError:
+        writable = False
+    if writable:
+        os.environ["NUMBA_CACHE_DIR"] = location
+        if "numba" in sys.modules:  # imported before us: its configuration is already read
+            sys.modules["numba"].config.CACHE_DIR = location
+    else:  # numba would fail to cache there; compiling every time is slower, not wrong
+        logger.debug("numba cache directory %s is not writable: UMAP compiles in every process", location)
+    import numba
+    import umap
+
+    for name in _UMAP_NUMBA_MODULES if writable else ():
+        module = sys.modules.get(name)
+        for value in vars(module).values() if module is not None else ():
+            if isinstance(value, numba.core.registry.CPUDispatcher) and isinstance(
+                value._cache, numba.core.caching.NullCache
+            ):
+                value.enable_caching()
+    return umap
 
 
 def as_unit_rows(vectors: Any) -> np.ndarray:

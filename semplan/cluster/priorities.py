@@ -7,17 +7,19 @@ priorities, match every clause across plans, and lay out the 2-D map. No I/O her
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from semplan.cluster.analysis import ClauseResult, Priority, PriorityAnalysis, tier_for
-from semplan.cluster.keywords import class_keywords, terms_per_text
+from semplan.cluster.keywords import LabelWords, class_keywords, read_label_words, terms_per_text
 from semplan.cluster.matching import DEFAULT_MATCH_ALPHA, CrossPlanMatches, cross_plan_matches, match_rule
 from semplan.errors import ClusteringError, InvalidArgument
 from semplan.segment import Clause
@@ -54,6 +56,9 @@ class AnalysisOptions:
     match_alpha: float = DEFAULT_MATCH_ALPHA
     n_keywords: int = 5
     map_2d: bool = True
+    # The user's label vocabulary: a LabelWords, or the path of a label-words file
+    # (`read_label_words`: stop words, and `+term` lines for terms to keep whole).
+    label_words: LabelWords | str | Path | None = None
 
 
 def find_priorities(
@@ -86,12 +91,11 @@ def find_priorities(
         raise ClusteringError(f"{len(clauses)} clauses but {X.shape[0]} vectors")
     if len({c.clause_id for c in clauses}) != len(clauses):
         raise ClusteringError("clause ids are not unique")
-    with clock("umap+hdbscan"):
-        clusterer.fit(X)
-
     plans = list(dict.fromkeys(c.plan_id for c in clauses))
     plan_number = {plan: p for p, plan in enumerate(plans)}
     plan_of = np.array([plan_number[c.plan_id] for c in clauses], dtype=np.int64)
+    with clock("umap+hdbscan"):
+        clusterer.fit(X, plans=plan_of)
     labels = clusterer.labels_.copy()
     membership = np.where(labels >= 0, clusterer.probabilities_, 0.0)
     centroids = _centroids(X, labels)
@@ -101,9 +105,12 @@ def find_priorities(
         centroids = _centroids(X, labels)
 
     with clock("labels"):
-        keywords = class_keywords(
-            terms_per_text(c.match_text for c in clauses), labels, n_keywords=options.n_keywords
-        )
+        words = options.label_words
+        if isinstance(words, str | Path):
+            words = read_label_words(words)
+        terms = terms_per_text((c.match_text for c in clauses), words)
+        keywords = class_keywords(terms, labels, n_keywords=options.n_keywords, plan_of=plan_of.tolist())
+        noise = np.array([_is_noise(clause, clause_terms) for clause, clause_terms in zip(clauses, terms, strict=True)])
     priority_of, scores = _priorities(clauses, X, labels, centroids, plans, plan_of, keywords)
     with clock("cross-plan matching"):
         matches = cross_plan_matches(
@@ -113,7 +120,7 @@ def find_priorities(
             cosine_threshold=options.match_threshold,
             seed=clusterer.random_state,
         )
-    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches)
+    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise)
     with clock("2-d map"):
         map_xy = clusterer.map_2d() if options.map_2d else None
     return PriorityAnalysis(
@@ -201,6 +208,7 @@ def _clause_results(
     membership: np.ndarray,
     assigned: np.ndarray,
     matches: CrossPlanMatches,
+    noise: np.ndarray,
 ) -> list[ClauseResult]:
     has_other_plans = len({c.plan_id for c in clauses}) > 1
     results = []
@@ -212,6 +220,7 @@ def _clause_results(
         # outlier or its priority is single-plan); a clause whose priority spans plans has
         # neighbours elsewhere even when no single one of them is a strong match.
         alone_in_clustering = priority is None or priority.tier == "unique"
+        is_noise = bool(priority is None and noise[i])
         results.append(
             ClauseResult(
                 clause_id=clause.clause_id,
@@ -223,10 +232,24 @@ def _clause_results(
                 best_match_id=clauses[best_j].clause_id if has_match else None,
                 best_match_score=float(matches.best_score[i]) if has_match else None,
                 best_match_z=float(matches.best_z[i]) if has_match else None,
-                unique=bool(has_other_plans and matches.n_plans_matched[i] == 0 and alone_in_clustering),
+                unique=bool(
+                    has_other_plans and matches.n_plans_matched[i] == 0 and alone_in_clustering and not is_noise
+                ),
+                noise=is_noise,
             )
         )
     return results
+
+
+# Fewer letters than this (CJK characters, Latin letters) make a fragment, not a commitment.
+MIN_CONTENT_CHARACTERS = 6
+_CONTENT_CHARACTER = re.compile(r"[\u3400-\u9fff\uf900-\ufaffA-Za-z]")
+
+
+def _is_noise(clause: Clause, terms: Sequence[str]) -> bool:
+    """A fragment (fewer than MIN_CONTENT_CHARACTERS letters: 一是, 2021年3月) or a formula (no
+    content word outside the stop words: 要进一步加强和改进工作): says nothing to match."""
+    return len(_CONTENT_CHARACTER.findall(clause.match_text)) < MIN_CONTENT_CHARACTERS or not terms
 
 
 def _parameters(clusterer: PriorityClusterer, options: AnalysisOptions, n_clauses: int) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from semplan.evaluation.retrieval import (
     evaluate_retrieval,
 )
 from semplan.evaluation.sts import StsResult, evaluate_sts
-from semplan.evaluation.themes import ThemeOutcome, ThemeResult, evaluate_themes
+from semplan.evaluation.themes import ThemeOutcome, ThemeResult, evaluate_themes, place_bound_priorities
 
 __all__ = [
     "DEFAULT_KS",
@@ -67,6 +67,7 @@ __all__ = [
     "gold_plans",
     "load_gold",
     "mean_scores",
+    "place_bound_priorities",
     "query_language",
     "read_labelled_texts",
     "read_sentence_pairs",

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from semplan.encode import Encoder
 
 DEFAULT_SEED = 42
+# UMAP's default neighbourhood (semplan.cluster.defaults.DEFAULT_NEIGHBOURS, not imported here:
+# evaluation reaches the clusterer through one call).
+DEFAULT_NEIGHBOURS = 15
 _METRICS = ("n_clusters", "v_measure", "nmi", "ari", "outlier_share")
 # metric → how the text table prints it
 _TABLE_COLUMNS = {
@@ -130,7 +133,7 @@ def score_clustering(method: str, true_labels: Sequence[str], predicted: np.ndar
 
 
 def _semplan_labels(
-    vectors: np.ndarray, *, min_cluster_size: int | None, n_neighbors: int, seed: int
+    vectors: np.ndarray, *, min_cluster_size: int | None, n_neighbors: int | None, seed: int
 ) -> tuple[np.ndarray, dict[str, int]]:
     """semplan's clusterer on `vectors`: its labels, and the parameters it settled on.
 
@@ -163,9 +166,10 @@ def evaluate_clustering(
 
     Several seeds because on a few dozen texts the UMAP seed alone moves the scores a lot (figures
     in docs/quality.md), so a single run says little. k-means is told the answer's size, which
-    semplan never is: a yardstick for the vectors, not a rival method. For a small sample the
-    clusterer's neighbourhood is narrowed to about one class's size (n / classes, 5 to 15), because
-    UMAP's default of 15 neighbours can merge a small sample's classes.
+    semplan never is: a yardstick for the vectors, not a rival method. Otherwise the clusterer runs
+    with its defaults for a collection of texts that stand alone (no plans), except that for a
+    small sample, whose classes hold fewer than 15 texts, the neighbourhood is narrowed to about one
+    class's size (n / classes, at least 5): UMAP's 15 neighbours can merge a small sample's classes.
     """
     from sklearn.cluster import KMeans
 
@@ -176,8 +180,8 @@ def evaluate_clustering(
     if len(classes) < 2:
         raise EvalError(f"need at least 2 classes to evaluate clustering, got {len(classes)}")
     vectors = encoder.encode_clauses([item.text for item in texts])
-    if n_neighbors is None:
-        n_neighbors = max(5, min(15, round(len(texts) / len(classes))))
+    if n_neighbors is None and len(texts) / len(classes) < DEFAULT_NEIGHBOURS:
+        n_neighbors = max(5, round(len(texts) / len(classes)))
     semplan_runs, kmeans_runs = [], []
     for run_seed in range(seed, seed + runs):
         predicted, parameters = _semplan_labels(

@@ -42,6 +42,8 @@ def load_gold(path: str | Path) -> dict[str, Any]:
         key in gold for key in ("queries", "paraphrase_queries", "themes")
     ):
         raise EvalError(f"{path}: not a gold file (no queries, paraphrase_queries or themes)")
+    if _is_plain_queries(gold):
+        gold = _plain_queries_as_gold(gold)
     try:
         for query in gold.get("queries", []):
             _ = (query["id"], query["source_plan"], query["query"], int(query["query_offset"]))
@@ -60,6 +62,34 @@ def load_gold(path: str | Path) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as error:
         raise EvalError(f"{path}: malformed gold entry (missing or bad field {error})") from None
     return gold
+
+
+def _is_plain_queries(gold: dict[str, Any]) -> bool:
+    """The format of tests/data/queries/plain-queries.json: free-text queries, each with its
+    `relevant` clauses, and nothing else."""
+    queries = gold.get("queries")
+    return (
+        isinstance(queries, list)
+        and bool(queries)
+        and all(isinstance(query, dict) and "relevant" in query for query in queries)
+    )
+
+
+def _plain_queries_as_gold(gold: dict[str, Any]) -> dict[str, Any]:
+    """Plain-language queries are free text over all plans: dev-gold's `paraphrase_queries`."""
+    try:
+        paraphrases = [
+            {
+                "id": query["id"],
+                "query": query["query"],
+                "lang": query.get("language") or query.get("lang"),
+                "expected_top5": list(query["relevant"]),
+            }
+            for query in gold["queries"]
+        ]
+    except (KeyError, TypeError) as error:
+        raise EvalError(f"malformed plain-query entry (missing or bad field {error})") from None
+    return {"about": gold.get("about", ""), "paraphrase_queries": paraphrases}
 
 
 def gold_plans(gold: dict[str, Any]) -> set[str]:

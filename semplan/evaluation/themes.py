@@ -198,3 +198,37 @@ def evaluate_themes(
         outcomes=outcomes,
         parameters=dict(analysis.parameters),
     )
+
+
+def place_bound_priorities(
+    analysis: PriorityAnalysis, *, min_share: float = 0.5, min_size: int = 4
+) -> list[tuple[int, str, float]]:
+    """Priorities held together by a place name: (priority id, name, share of its clauses that
+    write the name) for every priority of `min_size` clauses or more in which one place name
+    (the gazetteer's, or a plan's own, see `semplan.mask`) is written by at least `min_share`
+    of the clauses. A priority about a place's programme may legitimately qualify; twelve
+    unrelated clauses of one plan naming their city (the issue's P80) should not."""
+    from semplan.mask import gazetteer, plan_names
+    from semplan.normalize import matching_text
+
+    gaz = gazetteer()
+    # The displayed text, normalised: an analysis of masked vectors has no names in match_text.
+    texts = {clause.clause_id: matching_text(clause.text) for clause in analysis.clauses}
+    names_of_plan = {
+        plan: plan_names([texts[clause.clause_id] for clause in analysis.plan_clauses(plan)])
+        for plan in analysis.plans
+    }
+    bound = []
+    for priority in analysis.priorities:
+        if priority.size < min_size:
+            continue
+        counts: Counter[str] = Counter()
+        for clause_id in priority.clause_ids:
+            clause = analysis.clause(clause_id)
+            names = gaz.names | gaz.words | names_of_plan[clause.plan_id]
+            text = texts[clause_id]
+            counts.update({name for name in names if len(name) >= 2 and name in text})
+        for name, count in counts.most_common(1):
+            if count / priority.size >= min_share:
+                bound.append((priority.priority_id, name, count / priority.size))
+    return bound

@@ -1,0 +1,80 @@
+"""Names masked for matching: what counts as a place name, what does not, and that the sample's
+priorities are no longer held together by one (real model, real text)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from semplan.mask import MASK_TOKEN, gazetteer, mask_names, mask_plan, plan_names
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("推动《清远市教育发展“十四五”规划》落地实施;", "推动《某地教育发展“十四五”规划》落地实施;"),
+        ("大庆市特殊教育学校", "某地特殊教育学校"),
+        ("呼伦贝尔市教育局", "某地教育局"),
+        ("完善XX终身学习平台建设", "完善某地终身学习平台建设"),
+        ("XX县教育局", "某地教育局"),
+        ("广州清远两市结对帮扶", "某地两市结对帮扶"),  # two names in a row are one place
+    ],
+)
+def test_place_names_become_one_token(text, expected):
+    assert mask_names(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "确保定期开展安全检查",  # 保定 is a city, 确保定期 is not
+        "振兴县域经济",  # 兴县 is a county
+        "出台支持中南部县城发展的政策",  # 南部县 is a county
+        "精简文山会海",
+        "加强城市社区教育",
+        "落实全市教育工作会议精神",
+    ],
+)
+def test_ordinary_words_are_not_names(text):
+    assert mask_names(text) == text
+
+
+def test_the_display_text_is_never_touched():
+    texts = ["清远市推进特殊教育", "特殊教育"]
+    masked = mask_plan(texts)
+    assert masked == [f"{MASK_TOKEN}推进特殊教育", "特殊教育"]
+    assert texts == ["清远市推进特殊教育", "特殊教育"]
+
+
+def test_a_plan_names_its_own_districts_and_metadata_adds_more():
+    gaz = gazetteer()
+    assert "内湖区" not in gaz.names  # a Taipei district: not in the mainland division codes
+    names = plan_names(["推动内湖区科技园区发展", "内湖区学校"], extra=["北投"])
+    assert {"内湖区", "内湖", "北投"} <= names
+    assert mask_names("内湖学校与北投学校", names) == f"{MASK_TOKEN}学校与{MASK_TOKEN}学校"
+    assert "中心区" not in plan_names(["城市中心区的学校"])  # 中心 is a noun, not a place
+
+
+# ------------------------------------------------------------------ the sample corpus, real model
+
+
+@pytest.fixture(scope="module")
+def masked_sample_analysis(sample_clauses, e5_encoder):
+    from semplan.cluster import find_priorities
+
+    clauses = []
+    for plan in dict.fromkeys(clause.plan_id for clause in sample_clauses):
+        own = [clause for clause in sample_clauses if clause.plan_id == plan]
+        masked = mask_plan([clause.match_text for clause in own])
+        clauses += [dataclasses.replace(c, match_text=m) for c, m in zip(own, masked, strict=True)]
+    vectors = e5_encoder.encode_clauses([clause.match_text for clause in clauses])
+    return find_priorities(clauses, vectors, seed=42, map_2d=False)
+
+
+def test_no_sample_priority_is_held_together_by_a_place_name(masked_sample_analysis):
+    from semplan.evaluation import place_bound_priorities
+
+    assert place_bound_priorities(masked_sample_analysis) == []
+    labels = " ".join(priority.label for priority in masked_sample_analysis.priorities)
+    assert "清远" not in labels and MASK_TOKEN not in labels
