@@ -22,6 +22,7 @@ import numpy as np
 
 from semplan.encode import Encoder
 from semplan.errors import InvalidArgument
+from semplan.mask import mask_names
 from semplan.normalize import matching_text
 from semplan.segment import Clause
 from semplan.store import ALL_PLANS, Corpus, PlanFilter
@@ -193,7 +194,7 @@ class Searcher:
         if not text or not text.strip():
             raise InvalidArgument("the query text is empty")
         self.corpus.check_plans(plans.named())
-        query_text = matching_text(text)
+        query_text = mask_names(matching_text(text))  # as the clauses were encoded
         # A query of zero-width spaces or control characters normalises to (next to) nothing; its
         # "nearest" clauses would be noise presented as an answer.
         if not any(unicodedata.category(ch)[0] in "LN" for ch in query_text):

@@ -564,3 +564,27 @@ def test_umap_compiled_code_is_cached_under_semplans_cache_dir(tmp_path):
     assert {"umap", "pynndescent"} <= cached, cached
     umap_functions = {path.name.split(".")[0] for path in (tmp_path / "numba").rglob("*.nbi")}
     assert {"utils", "umap_"} <= umap_functions, umap_functions
+
+
+def test_a_heading_alone_does_not_make_a_plan_cover_a_priority():
+    """Issue 13: section headings are clauses now; a plan that only names the topic in a heading
+    does not count towards the tier (headings still count when they are all a priority has)."""
+    rng = np.random.default_rng(11)
+    centre = rng.normal(size=24)
+    clauses, vectors = [], []
+    for plan in ("a", "b", "c"):
+        for n in range(1, 5):
+            kind = "heading" if plan == "c" else "sentence"
+            text = f"{plan}{n}加强师德师风建设"
+            clauses.append(Clause(plan, n, kind, text, text, ((10 * n, 10 * n + len(text)),)))
+            vectors.append(centre + 0.05 * rng.normal(size=24))
+    far = rng.normal(size=24) * 3
+    for plan in ("a", "b", "c"):
+        for n in range(5, 9):
+            text = f"{plan}{n}推进校园足球"
+            clauses.append(Clause(plan, n, "sentence", text, text, ((10 * n, 10 * n + len(text)),)))
+            vectors.append(far + 0.05 * rng.normal(size=24))
+    analysis = find_priorities(clauses, np.array(vectors, dtype=np.float32), seed=1, min_cluster_size=3)
+    ethics = next(p for p in analysis.priorities if any(c.startswith("a#1") or c == "a#1" for c in p.clause_ids))
+    assert dict(ethics.coverage)["c"] == 4  # the headings are members
+    assert ethics.tier == "several"  # but only plans a and b commit to it

@@ -175,7 +175,12 @@ def _priorities(
     """Each cluster's priority, in report order (the widest-shared first, then the biggest),
     and each clause's cosine similarity to its priority's centroid (NaN for outliers)."""
     members_of = _members_by_cluster(labels)
-    n_plans_of = [len(np.unique(plan_of[members])) for members in members_of]
+    # A section heading names a topic; it does not commit to anything. A plan whose only clause in
+    # a priority is a heading does not count towards the priority's tier, unless headings are all
+    # the priority has.
+    is_heading = np.array([clause.kind == "heading" for clause in clauses], dtype=bool)
+    evidence_of = [members[~is_heading[members]] if (~is_heading[members]).any() else members for members in members_of]
+    n_plans_of = [len(np.unique(plan_of[evidence])) for evidence in evidence_of]
     order = sorted(range(len(centroids)), key=lambda k: (-n_plans_of[k], -len(members_of[k]), k))
     scores = np.full(len(clauses), np.nan)
     priority_of: dict[int, Priority] = {}
@@ -194,7 +199,7 @@ def _priorities(
             clause_ids=tuple(clauses[i].clause_id for i in members),
             central_clause_id=clauses[central].clause_id,
             coverage=coverage,
-            tier=tier_for(len(coverage), len(plans)),
+            tier=tier_for(n_plans_of[cluster], len(plans)),
             cohesion=float(similarity.mean()),
         )
     return priority_of, scores
