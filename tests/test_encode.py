@@ -281,7 +281,7 @@ def test_for_index_uses_the_indexs_backend_or_an_installed_one(monkeypatch, tmp_
     assert Encoder.for_index(identity, "torch", cache_path=None).backend_name == "torch"
     with pytest.raises(
         ModelMismatch, match=r"^index out/x was built with fake-model@rev-0, but fake-model is now fake-model@rev-1; "
-        r"rebuild the index$",
+        r"re-create it: semplan index PLAN_FILES --out NEW_INDEX$",
     ):
         Encoder.for_index({**identity, "revision": "rev-0"}, index="out/x", cache_path=None)
 

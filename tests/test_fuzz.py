@@ -273,7 +273,7 @@ def _check_report(out: Path, plans: list[str], texts: list[list[str]]) -> Counte
         assert not [cell for cell in cells if cell.startswith(FORMULA_LEADS) and not _is_number(cell)]
 
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert data["plans"] == plans
+    assert [plan["plan_id"] for plan in data["plans"]] == plans
     assert [row["text"] for row in data["clauses"]] == [text for plan_texts in texts for text in plan_texts]
     assert [row["plan"] for row in data["clauses"]] == [plan for plan, plan_texts in zip(plans, texts, strict=True)
                                                         for _ in plan_texts]

@@ -152,7 +152,7 @@ def test_index_stores_metadata_and_plans_lists_it(tmp_path, cache_env):
     assert code == 0, err
     plans = plans_json(index)
     assert plans["hulunbuir-2021"]["issuer"] == "内蒙古自治区呼伦贝尔市教育党工委教育局"
-    assert plans["hulunbuir-2021"]["sources"]["region"] == "sidecar" and plans["hulunbuir-2021"]["n_clauses"] == 130
+    assert plans["hulunbuir-2021"]["sources"]["region"] == "sidecar" and plans["hulunbuir-2021"]["n_clauses"] == 136
     assert (plans["qingyuan-2022"]["year"], plans["qingyuan-2022"]["sources"]["year"]) == (2022, "text")
 
     # An unchanged file with an option: its metadata changes, its clauses stay; the sidecar's value stays too.
