@@ -173,7 +173,7 @@ def _write_document(
         return
     if stored_paths is not None:
         _refuse_other_file(document.plan_id, stored_paths.get(document.plan_id), path)
-    clauses = _names_masked(segmenter(document))
+    clauses = mask_clauses(segmenter(document))
     texts = [clause.match_text for clause in clauses]
     vectors = writer.stored_vectors(texts)
     report.vectors_reused += sum(1 for text in texts if text in vectors)
@@ -196,7 +196,7 @@ def _write_document(
     report.clauses_written += len(clauses)
 
 
-def _names_masked(clauses: list[Clause]) -> list[Clause]:
+def mask_clauses(clauses: list[Clause]) -> list[Clause]:
     """The clauses with place names masked in the text that is encoded and matched (display text unchanged).
 
     Without it, clauses of one plan resemble each other through its own city's name, and a
