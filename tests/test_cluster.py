@@ -588,3 +588,31 @@ def test_a_heading_alone_does_not_make_a_plan_cover_a_priority():
     ethics = next(p for p in analysis.priorities if any(c.startswith("a#1") or c == "a#1" for c in p.clause_ids))
     assert dict(ethics.coverage)["c"] == 4  # the headings are members
     assert ethics.tier == "several"  # but only plans a and b commit to it
+
+
+def test_a_plan_whose_member_is_off_topic_does_not_cover_the_priority(sample_clauses, e5_encoder):
+    """Issue 14, P5: 减少教师教学负担 was `all` only because city-2019's member was about class sizes
+    (大班额比例进一步下降); a member that is no `same` match to the core is a weak member."""
+    import numpy as np
+
+    from semplan.cluster.priorities import _plan_evidence
+    from semplan.verdict import calibration_for
+
+    def clause(plan: str, start: str):
+        return next(c for c in sample_clauses if c.plan_id == plan and start in c.text)
+
+    members = [
+        clause("hulunbuir-2021", "严格落实《内蒙古自治区中小学教师减负清单》"),
+        clause("daqing-2021", "深化教師工作常態化減負機制"),
+        clause("xx-county-2021", "严格执行学校减负要求"),
+        clause("city-2019", "大班额比例进一步下降"),
+    ]
+    X = e5_encoder.encode_clauses([c.match_text for c in members])
+    plans = [c.plan_id for c in members]
+    index = np.arange(len(members))
+    evidence = _plan_evidence(members, X, plans, index, index, index, 0, calibration_for(e5_encoder.identity()))
+    by_plan = {e.plan_id: e for e in evidence}
+    assert by_plan["city-2019"].verdict != "same" and not by_plan["city-2019"].covers
+    assert all(by_plan[p].covers for p in ("hulunbuir-2021", "daqing-2021", "xx-county-2021"))
+    assert by_plan["daqing-2021"].shared_terms and "减负" in by_plan["daqing-2021"].shared_terms
+    assert evidence[-1].plan_id == "city-2019"

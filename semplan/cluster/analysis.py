@@ -24,6 +24,35 @@ def tier_for(n_plans_covered: int, n_plans: int) -> str:
 
 
 @dataclass(frozen=True)
+class PlanEvidence:
+    """One plan's best clause in a priority: how close it is to the priority's core clause.
+
+    The plan covers the priority only when that clause is a `same` match to the core
+    (semplan.verdict): "all plans prioritise X" claims the same commitment in every plan, and a
+    `related` clause is by definition another commitment on the topic (德育 for students beside
+    师德 for teachers). Otherwise the plan is a weak member, there by the clusterer's say alone.
+    Without a calibrated model (verdict None) every plan with a non-heading clause covers.
+    """
+
+    plan_id: str
+    clause_id: str
+    score: float  # cosine similarity to the core clause
+    verdict: str | None
+    covers: bool
+    shared_terms: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "clause_id": self.clause_id,
+            "score": round(self.score, 4),
+            "verdict": self.verdict,
+            "covers": self.covers,
+            "shared_terms": list(self.shared_terms),
+        }
+
+
+@dataclass(frozen=True)
 class Priority:
     """One cluster of clauses that say the same thing."""
 
@@ -35,6 +64,18 @@ class Priority:
     coverage: tuple[tuple[str, int], ...]  # (plan, number of clauses), in corpus plan order
     tier: str  # one of TIERS
     cohesion: float  # mean cosine similarity of members to the centroid
+    # Per plan with a member: its best clause against the core (central) clause; the covering plans
+    # first, weakest first, then the weak members. The tier counts covering plans only.
+    evidence: tuple[PlanEvidence, ...] = ()
+
+    @property
+    def covering_plans(self) -> tuple[str, ...]:
+        return tuple(e.plan_id for e in self.evidence if e.covers)
+
+    @property
+    def weak_plans(self) -> tuple[str, ...]:
+        """Plans with a member but no `same` match to the core: they do not count towards the tier."""
+        return tuple(e.plan_id for e in self.evidence if not e.covers)
 
     @property
     def size(self) -> int:
@@ -60,6 +101,9 @@ class Priority:
             "central_clause_id": self.central_clause_id,
             "cohesion": round(self.cohesion, 4),
             "clause_ids": list(self.clause_ids),
+            "covering_plans": list(self.covering_plans),
+            "weak_plans": list(self.weak_plans),
+            "evidence": [e.to_dict() for e in self.evidence],
         }
 
 
