@@ -616,3 +616,25 @@ def test_a_plan_whose_member_is_off_topic_does_not_cover_the_priority(sample_cla
     assert all(by_plan[p].covers for p in ("hulunbuir-2021", "daqing-2021", "xx-county-2021"))
     assert by_plan["daqing-2021"].shared_terms and "减负" in by_plan["daqing-2021"].shared_terms
     assert evidence[-1].plan_id == "city-2019"
+
+
+def test_formula_on_the_national_series_is_the_set_phrases_not_the_commitments():
+    """Issue 14: standard openings, salutations and closing thanks of the government work reports
+    (tests/data/series) are formula; commitments, even ones repeated from year to year, are not."""
+    from pathlib import Path
+
+    from semplan.cluster.formula import formula_clauses
+    from semplan.read import read_document
+    from semplan.segment import segment_document
+
+    series = sorted((Path(__file__).parent / "data" / "series").glob("gwr-*.txt"))
+    clauses = [clause for path in series for clause in segment_document(read_document(path))]
+    flags = formula_clauses(clauses)
+    formula = {clause.text for clause, flag in zip(clauses, flags, strict=True) if flag}
+    salutations = {clause.plan_id for clause, flag in zip(clauses, flags, strict=True) if flag and clause.text == "各位代表！"}
+    assert len(salutations) >= 4, "the salutation between the parts of the speech is its own clause, and formula"
+    assert any(text.startswith("向关心和支持中国现代化建设的各国政府") for text in formula)
+    assert any("表示诚挚感谢" in text and text.startswith("我代表国务院") for text in formula)
+    # a commitment phrased anew each year is no formula
+    assert not any("人工智能" in text for text in formula)
+    assert 0 < flags.mean() < 0.1

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semplan.cluster.analysis import ClauseResult, PlanEvidence, Priority, PriorityAnalysis, tier_for
+from semplan.cluster.formula import formula_clauses
 from semplan.cluster.keywords import LabelWords, class_keywords, read_label_words, terms_per_text
 from semplan.cluster.matching import DEFAULT_MATCH_ALPHA, CrossPlanMatches, cross_plan_matches, match_rule
 from semplan.errors import ClusteringError, InvalidArgument
@@ -102,11 +103,16 @@ def find_priorities(
     with clock("umap+hdbscan"):
         clusterer.fit(X, plans=plan_of)
     labels = clusterer.labels_.copy()
+    # Formula (text half the plans repeat nearly verbatim) never makes a priority: out of its cluster.
+    formula = formula_clauses(clauses)
+    labels = _relabel_without(labels, formula)
     membership = np.where(labels >= 0, clusterer.probabilities_, 0.0)
     centroids = _centroids(X, labels)
     assigned = np.zeros(len(clauses), dtype=bool)
     if options.assign_outliers and len(centroids):
         labels, assigned = assign_to_nearest(X, labels, centroids, threshold=options.assign_threshold)
+        assigned &= ~formula
+        labels[formula] = -1
         centroids = _centroids(X, labels)
 
     with clock("labels"):
@@ -125,7 +131,7 @@ def find_priorities(
             cosine_threshold=options.match_threshold,
             seed=clusterer.random_state,
         )
-    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise)
+    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise, formula)
     with clock("2-d map"):
         map_xy = clusterer.map_2d() if options.map_2d else None
     return PriorityAnalysis(
@@ -268,6 +274,7 @@ def _clause_results(
     assigned: np.ndarray,
     matches: CrossPlanMatches,
     noise: np.ndarray,
+    formula: np.ndarray,
 ) -> list[ClauseResult]:
     has_other_plans = len({c.plan_id for c in clauses}) > 1
     results = []
@@ -279,7 +286,7 @@ def _clause_results(
         # outlier or its priority is single-plan); a clause whose priority spans plans has
         # neighbours elsewhere even when no single one of them is a strong match.
         alone_in_clustering = priority is None or priority.tier == "unique"
-        is_noise = bool(priority is None and noise[i])
+        is_noise = bool(priority is None and (noise[i] or formula[i]))
         results.append(
             ClauseResult(
                 clause_id=clause.clause_id,
@@ -295,6 +302,7 @@ def _clause_results(
                     has_other_plans and matches.n_plans_matched[i] == 0 and alone_in_clustering and not is_noise
                 ),
                 noise=is_noise,
+                formula=bool(formula[i]),
             )
         )
     return results
@@ -365,6 +373,15 @@ def assign_to_nearest(
     labels[outliers[accept]] = nearest[accept]
     assigned[outliers[accept]] = True
     return labels, assigned
+
+
+def _relabel_without(labels: np.ndarray, dropped: np.ndarray) -> np.ndarray:
+    """`labels` with the `dropped` clauses made outliers and the clusters left renumbered 0..k-1
+    (a cluster of formula alone disappears)."""
+    labels = np.where(dropped, -1, labels)
+    kept = np.unique(labels[labels >= 0])
+    renumber = {int(old): new for new, old in enumerate(kept)}
+    return np.array([renumber.get(int(label), -1) for label in labels], dtype=labels.dtype)
 
 
 def _members_by_cluster(labels: np.ndarray) -> list[np.ndarray]:
