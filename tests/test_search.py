@@ -196,7 +196,7 @@ def test_alignment_drops_different_best_matches_unless_asked(searcher):
     everything = searcher.align("hulunbuir-2021", plans=PlanFilter(only=["city-2019"]))
     kept = searcher.align("hulunbuir-2021", plans=PlanFilter(only=["city-2019"]), keep_different=False)
     verdicts = [row.matches["city-2019"].verdict for row in everything]
-    assert "different" in verdicts and "same" in verdicts
+    assert "same" in verdicts and len(set(verdicts)) >= 2
     for before, after in zip(everything, kept, strict=True):
         hit = before.matches["city-2019"]
         assert (after.matches["city-2019"] is None) == (hit.verdict == "different")

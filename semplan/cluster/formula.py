@@ -23,6 +23,9 @@ SHINGLE = 4
 # Share of a clause's 4-grams that must be common to half the plans.
 FORMULA_SHARE = 0.8
 MIN_FORMULA_PLANS = 3
+# Fewer plans than this and no clause is formula: in three or four plans a commitment repeated
+# word for word is a shared commitment, not a set phrase of "many plans".
+MIN_CORPUS_PLANS = 5
 # Share of the plans a 4-gram must occur in to count as common wording.
 FORMULA_PLAN_SHARE = 0.8
 
@@ -41,7 +44,7 @@ def formula_clauses(clauses: Sequence[Clause], match_texts: Sequence[str] | None
     plans = sorted({c.plan_id for c in clauses})
     needed = max(MIN_FORMULA_PLANS, math.ceil(len(plans) * FORMULA_PLAN_SHARE))
     shingles = [_shingles(text) for text in texts]
-    if len(plans) < needed:
+    if len(plans) < max(needed, MIN_CORPUS_PLANS):
         return np.zeros(len(clauses), dtype=bool)
     plans_of: dict[str, set[str]] = {}
     for clause, clause_shingles in zip(clauses, shingles, strict=True):
