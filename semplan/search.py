@@ -25,7 +25,9 @@ from semplan.errors import InvalidArgument
 from semplan.mask import mask_names
 from semplan.normalize import matching_text
 from semplan.segment import Clause
+from semplan.shared_terms import shared_terms
 from semplan.store import ALL_PLANS, Corpus, PlanFilter
+from semplan.verdict import calibration_for
 
 __all__ = ["ALL_PLANS", "AlignedClause", "Hit", "PlanFilter", "Searcher", "context", "reciprocal_rank_fusion"]
 
@@ -50,6 +52,20 @@ class Hit:
     path: str = ""
     n: int = 0
     lexical_score: float | None = None  # BM25, when the lexical signal was used
+    verdict: str | None = None  # same / related / different (semplan.verdict); None: model not calibrated
+    shared_terms: tuple[str, ...] = ()  # words and numbers shared with the query (semplan.shared_terms)
+    term_spans: tuple[tuple[int, int], ...] = ()  # where they are in `text`
+    query_term_spans: tuple[tuple[int, int], ...] = ()  # and in the query's text
+
+    @property
+    def paraphrase(self) -> bool:
+        """A `same` verdict with no shared content word: the model's judgement alone."""
+        return self.verdict == "same" and not any(any(ch.isalpha() for ch in term) for term in self.shared_terms)
+
+    def explained_by(self, query_text: str) -> Hit:
+        """This hit with the terms it shares with `query_text` (the text shown for the query)."""
+        shared = shared_terms(query_text, self.text)
+        return replace(self, shared_terms=shared.terms, term_spans=shared.spans_b, query_term_spans=shared.spans_a)
 
     @classmethod
     def of(cls, clause: Clause, score: float, lexical_score: float | None = None) -> Hit:
@@ -80,6 +96,9 @@ class Hit:
             "score": round(self.score, 4),
             "path": self.path,
             "n": self.n,
+            "verdict": self.verdict,
+            "shared_terms": list(self.shared_terms),
+            "paraphrase": self.paraphrase,
         }
         if self.lexical_score is not None:
             data["lexical_score"] = self.lexical_score
@@ -177,8 +196,13 @@ class Searcher:
                 ranked = [entry for entry in ranked if entry[1] >= min_score]
             ranked_per_query.append(ranked[:k])
         clauses = self.corpus.clauses_by_row_id(row_id for ranked in ranked_per_query for row_id, _, _ in ranked)
+        calibration = calibration_for(self.corpus.model_identity)
         return [
-            [Hit.of(clauses[row_id], score, lexical) for row_id, score, lexical in ranked if row_id in clauses]
+            [
+                replace(Hit.of(clauses[row_id], score, lexical), verdict=calibration.verdict(score) if calibration else None)
+                for row_id, score, lexical in ranked
+                if row_id in clauses
+            ]
             for ranked in ranked_per_query
         ]
 
@@ -200,7 +224,8 @@ class Searcher:
         if not any(unicodedata.category(ch)[0] in "LN" for ch in query_text):
             raise InvalidArgument("the query text has no letters or digits")
         vector = np.asarray(self.encoder.encode_queries([query_text]), dtype=np.float32)[0]
-        return self.by_vector(vector, k, plans=plans, min_score=min_score, lexical_texts=[query_text] if lexical else None)
+        hits = self.by_vector(vector, k, plans=plans, min_score=min_score, lexical_texts=[query_text] if lexical else None)
+        return [hit.explained_by(text) for hit in hits]
 
     def by_clause(
         self, clause_id: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
@@ -211,15 +236,18 @@ class Searcher:
         clause = self.corpus.clause(clause_id)
         self.corpus.check_plans(plans.named())
         vector = self.corpus.vectors([clause_id])[0]
-        return self.by_vector(
+        hits = self.by_vector(
             vector, k, plans=plans.for_clause_of(clause.plan_id), min_score=min_score,
             lexical_texts=[clause.match_text] if lexical else None, exclude_clauses=[clause_id],
         )
+        return [hit.explained_by(clause.text) for hit in hits]
 
     def align(
-        self, plan_id: str, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None, lexical: bool = False
+        self, plan_id: str, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None, lexical: bool = False,
+        keep_different: bool = True,
     ) -> list[AlignedClause]:
-        """For every clause of `plan_id`, its best match in each other plan within `plans`.
+        """For every clause of `plan_id`, its best match in each other plan within `plans`; with
+        `keep_different=False` a best match whose verdict is `different` counts as none.
 
         One search per other plan, restricted to it, with all of the plan's clauses as queries: a
         plan is a few hundred vectors, so the store searches it exactly. The score shown is always
@@ -236,7 +264,9 @@ class Searcher:
         for target in targets:
             best = self.by_vectors(vectors, 1, plans=PlanFilter(only=(target,)), min_score=min_score, lexical_texts=lexical_texts)
             for row, hits in zip(rows, best, strict=True):
-                row.matches[target] = replace(hits[0], lexical_score=None) if hits else None
+                if hits and not keep_different and hits[0].verdict == "different":
+                    hits = []
+                row.matches[target] = replace(hits[0], lexical_score=None).explained_by(row.clause.text) if hits else None
         return rows
 
     def _fuse(

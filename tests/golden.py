@@ -58,11 +58,20 @@ def golden_report(sample_dir: Path, work: Path) -> dict:
     encoder = frozen_encoder()
     with Corpus.create(work / "index", encoder.identity()) as corpus:
         index_paths(corpus, [sample_dir], encoder=encoder)
-        report_corpus(corpus, work / "report", seed=42)
+        # The frozen vectors are multilingual-e5-small's: its calibrated verdict thresholds apply.
+        report_corpus(corpus, work / "report", seed=42, verdicts=e5_verdicts())
     data = json.loads((work / "report" / "report.json").read_text(encoding="utf-8"))
     for key in UNSTABLE_KEYS:
         data.pop(key, None)
     return data
+
+
+def e5_verdicts():
+    from semplan.models import resolve_model
+    from semplan.verdict import calibration_for
+
+    spec = resolve_model("multilingual-e5-small")
+    return calibration_for({"model": spec.name, "revision": spec.revision})
 
 
 def cpu_kind() -> str:

@@ -84,8 +84,9 @@ def test_similar_clause_and_csv(index_dir):
     code, out, err = semplan("similar", "--clause", clause_id, "--index", str(index_dir), "-k", "4", "--csv")
     assert code == 0, err
     rows = out.splitlines()
-    assert rows[0] == "\ufeffrank,score,plan,clause_id,kind,section,item,path,text,spans"
-    assert len(rows) == 5 and rows[1].split(",")[2] == "daqing-2021"
+    assert rows[0] == "\ufeffrank,score,verdict,plan,clause_id,kind,section,item,path,text,spans,shared_terms"
+    assert len(rows) == 5 and rows[1].split(",")[3] == "daqing-2021"
+    assert rows[1].split(",")[2] == "same" and "安吉游戏" in rows[1].rsplit(",", 1)[1].split()
     assert all(",hulunbuir-2021," not in row for row in rows[1:])  # other plans only by default
 
 
@@ -98,6 +99,14 @@ def test_similar_plan_alignment(index_dir):
     assert all(set(row["matches"]) == {"hulunbuir-2021", "qingyuan-2022"} for row in rows)
     anji = next(row for row in rows if "實施『安吉游戲』推廣計劃" in row["clause"]["text"])
     assert anji["matches"]["hulunbuir-2021"]["clause_id"] == anji_clause(index_dir)
+    assert anji["matches"]["hulunbuir-2021"]["verdict"] == "same"
+    assert "安吉游戏" in anji["matches"]["hulunbuir-2021"]["shared_terms"]
+    # a best match judged `different` is dropped unless --all-matches asks for it
+    assert all(hit is None or hit["verdict"] != "different" for row in rows for hit in row["matches"].values())
+    code, out, err = semplan("similar", "--plan", "daqing-2021", "--index", str(index_dir), "--json",
+                             "--only-plan", "hulunbuir-2021", "--all-matches")
+    everything = json.loads(out)
+    assert any(row["matches"]["hulunbuir-2021"]["verdict"] == "different" for row in everything)
     code, out, _ = semplan("similar", "--plan", "daqing-2021", "--index", str(index_dir))
     assert code == 0 and "daqing-2021#1" in out.splitlines()[0]
 

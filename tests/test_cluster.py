@@ -508,11 +508,11 @@ def test_outliers_are_unique_unplaced_or_noise_in_every_output(sample_analysis):
     assert data["outlier_counts"] == counts
     assert data["noise"] == [c.clause_id for c in sample_analysis.noise]
     kinds = {row["outlier_kind"] for row in data["clauses"] if row["priority_id"] is None}
-    assert kinds <= {"unique", "unplaced", "noise"}
+    assert kinds <= {"unique", "unplaced", "noise", "formula"}
     for row in data["clauses"]:
         assert not (row["unique"] and row["noise"]), "a fragment is never a unique commitment"
         assert (row["outlier_kind"] is None) == (row["priority_id"] is not None)
-    assert f"({counts['unique']} unique, {counts['unplaced']} unplaced, {counts['noise']} noise)" in (
+    assert f"({counts['unique']} unique, {counts['unplaced']} unplaced, {counts['noise']} noise, {counts['formula']} formula)" in (
         sample_analysis.summary()
     )
 
@@ -588,3 +588,55 @@ def test_a_heading_alone_does_not_make_a_plan_cover_a_priority():
     ethics = next(p for p in analysis.priorities if any(c.startswith("a#1") or c == "a#1" for c in p.clause_ids))
     assert dict(ethics.coverage)["c"] == 4  # the headings are members
     assert ethics.tier == "several"  # but only plans a and b commit to it
+
+
+def test_a_plan_whose_member_is_off_topic_does_not_cover_the_priority(sample_clauses, e5_encoder):
+    """Issue 14, P5: 减少教师教学负担 was `all` only because city-2019's member was about class sizes
+    (大班额比例进一步下降); a member that is no `same` match to the core is a weak member."""
+    import numpy as np
+
+    from semplan.cluster.priorities import _plan_evidence
+    from semplan.verdict import calibration_for
+
+    def clause(plan: str, start: str):
+        return next(c for c in sample_clauses if c.plan_id == plan and start in c.text)
+
+    members = [
+        clause("hulunbuir-2021", "严格落实《内蒙古自治区中小学教师减负清单》"),
+        clause("daqing-2021", "深化教師工作常態化減負機制"),
+        clause("xx-county-2021", "严格执行学校减负要求"),
+        clause("city-2019", "大班额比例进一步下降"),
+    ]
+    X = e5_encoder.encode_clauses([c.match_text for c in members])
+    plans = [c.plan_id for c in members]
+    index = np.arange(len(members))
+    evidence = _plan_evidence(members, X, plans, index, index, index, 0, calibration_for(e5_encoder.identity()))
+    by_plan = {e.plan_id: e for e in evidence}
+    assert by_plan["city-2019"].verdict != "same" and not by_plan["city-2019"].covers
+    # onnx-int8 scores move in the third decimal with the batch; the ranking does not
+    assert by_plan["daqing-2021"].covers
+    assert all(by_plan[p].score > by_plan["city-2019"].score for p in ("daqing-2021", "xx-county-2021"))
+    assert by_plan["daqing-2021"].shared_terms and "减负" in by_plan["daqing-2021"].shared_terms
+    assert [e.covers for e in evidence] == sorted((e.covers for e in evidence), reverse=True), "weak members last"
+
+
+def test_formula_on_the_national_series_is_the_set_phrases_not_the_commitments():
+    """Issue 14: standard openings, salutations and closing thanks of the government work reports
+    (tests/data/series) are formula; commitments, even ones repeated from year to year, are not."""
+    from pathlib import Path
+
+    from semplan.cluster.formula import formula_clauses
+    from semplan.read import read_document
+    from semplan.segment import segment_document
+
+    series = sorted((Path(__file__).parent / "data" / "series").glob("gwr-*.txt"))
+    clauses = [clause for path in series for clause in segment_document(read_document(path))]
+    flags = formula_clauses(clauses)
+    formula = {clause.text for clause, flag in zip(clauses, flags, strict=True) if flag}
+    salutations = {clause.plan_id for clause, flag in zip(clauses, flags, strict=True) if flag and clause.text == "各位代表！"}
+    assert len(salutations) >= 4, "the salutation between the parts of the speech is its own clause, and formula"
+    assert any(text.startswith("向关心和支持中国现代化建设的各国政府") for text in formula)
+    assert any("表示诚挚感谢" in text and text.startswith("我代表国务院") for text in formula)
+    # a commitment phrased anew each year is no formula
+    assert not any("人工智能" in text for text in formula)
+    assert 0 < flags.mean() < 0.1

@@ -34,6 +34,24 @@ def test_sample_report_is_unchanged(sample_dir, tmp_path):
     assert abs(len(report["priorities"]) - len(golden["report"]["priorities"])) <= 5
 
 
+def test_teacher_ethics_is_not_shared_by_all_through_a_clause_on_students_moral_education():
+    """Issue 14, P6: the 师德 priority was tier `all` only through city-2019's 德育 clause (students'
+    moral education, a `related` topic, not the same commitment); it is now a weak member."""
+    report = json.loads(REPORT.read_text(encoding="utf-8"))["report"]
+    texts = {clause["clause_id"]: clause["text"] for clause in report["clauses"]}
+    moral = next(cid for cid, text in texts.items() if text.startswith("完善有效德育“五大体系”"))
+    priority = next(p for p in report["priorities"] if moral in p["clause_ids"])
+    assert "师德" in texts[priority["central_clause_id"]]
+    assert priority["tier"] != "all"
+    assert "city-2019" in priority["weak_plans"] and "city-2019" not in priority["covering_plans"]
+    weak = next(e for e in priority["evidence"] if e["plan"] == "city-2019")
+    assert weak["clause_id"] == moral and weak["verdict"] == "related" and not weak["covers"]
+    # the weak member is listed after every covering plan, the weakest covering plan first
+    covering = [e for e in priority["evidence"] if e["covers"]]
+    assert [e["score"] for e in covering] == sorted(e["score"] for e in covering)
+    assert priority["evidence"][-1]["plan"] == "city-2019"
+
+
 if __name__ == "__main__":
     import sys
     import tempfile

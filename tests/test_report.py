@@ -358,3 +358,22 @@ def test_report_files_get_the_umask_mode(tmp_path):
     hostile_names_report(tmp_path)
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
     assert set(modes.values()) == {0o644}, modes
+
+
+@needs_chromium
+def test_every_priority_shows_its_evidence_with_shared_terms_marked(sample_report, tmp_path):
+    _, out, _ = sample_report
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    shared = [p for p in data["priorities"] if p["tier"] != "unique"]
+    assert shared and all(p["evidence"] and p["evidence"][0]["verdict"] for p in shared)
+    for priority in shared:
+        covering = [e for e in priority["evidence"] if e["covers"]]
+        assert len(priority["covering_plans"]) == len(covering) and all(e["verdict"] == "same" for e in covering)
+        assert [e["score"] for e in covering] == sorted(e["score"] for e in covering), "weakest covering plan first"
+        assert all(not e["covers"] for e in priority["evidence"][len(covering):])
+    dom, console = rendered_dom(tmp_path, out / "report.html")
+    assert console == []
+    assert dom.count('<table class="evidence">') == sum(1 for p in data["priorities"] if p["evidence"])
+    assert "<mark>" in dom and "weakest covering plan" in dom
+    # the marks are escaped text, never markup from a clause
+    assert "<mark><" not in dom

@@ -174,3 +174,29 @@ def test_query_without_letters_or_digits_is_refused(searcher, query):
     """Zero-width spaces normalise to nothing; the "nearest" clauses to an empty query were noise."""
     with pytest.raises(InvalidArgument, match="the query text has no letters or digits"):
         searcher.by_text(query, k=3)
+
+
+def test_every_hit_carries_a_calibrated_verdict_and_its_shared_terms(sample_index, searcher, dev_gold):
+    q01 = next(query for query in dev_gold["queries"] if query["id"] == "Q01")
+    source = clause_at(sample_index, q01["source_plan"], q01["query_offset"])
+    hits = searcher.by_clause(source.clause_id, k=20)
+    top = hits[0]
+    assert top.verdict == "same"
+    # 安吉游戏 (traditional 安吉游戲 in daqing) is found through the script folding
+    assert "安吉游戏" in top.shared_terms
+    start, end = top.term_spans[0]
+    assert top.text[start:end] == "安吉游戲"
+    assert top.to_dict()["verdict"] == "same" and "安吉游戏" in top.to_dict()["shared_terms"]
+    # the verdicts follow the score: a long list runs down through the three
+    assert [hit.verdict for hit in hits] == sorted((hit.verdict for hit in hits), key=("same", "related", "different").index)
+    assert hits[-1].verdict in ("related", "different")
+
+
+def test_alignment_drops_different_best_matches_unless_asked(searcher):
+    everything = searcher.align("hulunbuir-2021", plans=PlanFilter(only=["city-2019"]))
+    kept = searcher.align("hulunbuir-2021", plans=PlanFilter(only=["city-2019"]), keep_different=False)
+    verdicts = [row.matches["city-2019"].verdict for row in everything]
+    assert "same" in verdicts and len(set(verdicts)) >= 2
+    for before, after in zip(everything, kept, strict=True):
+        hit = before.matches["city-2019"]
+        assert (after.matches["city-2019"] is None) == (hit.verdict == "different")

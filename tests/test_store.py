@@ -260,7 +260,9 @@ def test_similar_api_with_fake_model(corpus, encoder):
 def test_hit_dict_keeps_the_published_keys(corpus, encoder):
     """Scripts read `semplan similar --json/--csv`: the keys and their order stay as they were."""
     hit = Searcher(corpus, encoder).by_clause("alpha#1", k=1)[0]
-    assert list(hit.to_dict()) == ["plan", "clause_id", "kind", "section", "item", "text", "spans", "score", "path", "n"]
+    # issue 14 appended verdict, shared_terms and paraphrase; the earlier keys keep their order
+    assert list(hit.to_dict()) == ["plan", "clause_id", "kind", "section", "item", "text", "spans", "score", "path", "n",
+                                   "verdict", "shared_terms", "paraphrase"]
     assert hit.to_dict()["plan"] == hit.plan_id == "beta" and hit.to_dict()["section"] == hit.section_title == "总体要求"
     fused = Searcher(corpus, encoder).by_clause("alpha#1", k=1, lexical=True)[0]
     assert list(fused.to_dict())[-1] == "lexical_score"

@@ -37,14 +37,14 @@ def command(directory: str, as_json: bool, **options: Any) -> None:
       semplan cluster --index out/index
       semplan cluster --index out/index --min-cluster-size 5 --seed 7 --json > priorities.json
     """
-    from semplan.cluster import find_priorities
+    from semplan.cluster import find_priorities, with_verdicts
     from semplan.store import Corpus
 
     arguments = clustering_arguments(options, map_2d=False)
     with Corpus.open(directory) as corpus:
         clauses = corpus.clauses()
         click.echo(f"clustering {len(clauses)} clauses…", err=True)
-        analysis = find_priorities(clauses, corpus.vectors(), **arguments)
+        analysis = find_priorities(clauses, corpus.vectors(), **with_verdicts(arguments, corpus.model_identity))
     try:
         if as_json:
             click.echo(json.dumps(analysis.summary_dict(), ensure_ascii=False, indent=2))
@@ -77,3 +77,16 @@ def _print_table(analysis: PriorityAnalysis) -> None:
             f"{'P' + str(priority.priority_id):>4}  {priority.tier:<8}{priority.n_plans:>5}{priority.size:>6}  "
             f"{_fit(priority.label, 34)}  {_fit(central, 50).rstrip()}"
         )
+        _print_evidence(analysis, priority)
+
+
+def _print_evidence(analysis: PriorityAnalysis, priority) -> None:
+    """The weakest covering plan's best clause (verdict, score, shared terms in bold), then the weak members."""
+    covering = [e for e in priority.evidence if e.covers and e.clause_id != priority.central_clause_id]
+    if covering and covering[0].verdict:
+        weakest = covering[0]
+        terms = click.style(" ".join(weakest.shared_terms) or "no shared words", bold=True)
+        click.echo(f"{'':>6}weakest: {shown(weakest.plan_id)} {weakest.verdict} {weakest.score:.3f} [{terms}] "
+                   f"{_fit(analysis.clause(weakest.clause_id).text, 40).rstrip()}")
+    if priority.weak_plans:
+        click.echo(f"{'':>6}weak members (do not count): {', '.join(shown(p) for p in priority.weak_plans)}")

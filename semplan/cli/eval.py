@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 import semplan.evaluation as evaluation
-from semplan.backends import BACKEND_NAMES
-from semplan.models import DEFAULT_MODEL
-
-
-def _encoder(model: str, backend: str, no_cache: bool):
-    from semplan.encode import Encoder
-
-    return Encoder(model=model, backend=backend, cache_path=None if no_cache else "default")
-
-
-def _model_options(function):
-    function = click.option(
-        "--no-cache", is_flag=True, help="Encode every text afresh (skip the embedding cache)."
-    )(function)
-    function = click.option(
-        "--backend", type=click.Choice(BACKEND_NAMES), default="auto", show_default=True, help="Encoder backend."
-    )(function)
-    return click.option(
-        "--model", "-m", default=DEFAULT_MODEL, show_default=True,
-        help="Registry model name or model directory.",
-    )(function)
-
-
-def _json_option(function):
-    return click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")(function)
-
-
-def _echo(result, as_json: bool, **sources: str) -> None:
-    """The figures as JSON, the input files first; else the result's text table, headed by them."""
-    if as_json:
-        click.echo(json.dumps({**sources, **result.to_dict()}, ensure_ascii=False, indent=2))
-    else:
-        click.echo("\n".join(result.lines(**sources)))
+from semplan.cli._eval_options import _echo, _encoder, _json_option, _model_options
+from semplan.cli.eval_verdicts import verdicts_command
 
 
 @click.group(name="eval")
@@ -140,3 +108,7 @@ def retrieval_command(gold: Path, index_dir: Path, k: int, queries_as: str, no_t
         result = evaluation.evaluate_retrieval(corpus, gold_data, k=k, queries_as=queries_as,
                                                themes=not no_themes, seed=seed, lexical=lexical)
     _echo(result, as_json, gold=str(gold), index=str(index_dir))
+
+
+# `semplan eval verdicts` lives in its own module (this one is near the CLI size limit).
+command.add_command(verdicts_command)

@@ -34,7 +34,7 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, **options: Any
       semplan trends --index out/index --by level --json
       semplan trends --index out/series --csv > trends.csv
     """
-    from semplan.cluster import find_priorities
+    from semplan.cluster import find_priorities, with_verdicts
     from semplan.compare import plan_metadata
     from semplan.report.trends import priority_trends
     from semplan.store import Corpus
@@ -44,7 +44,7 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, **options: Any
     arguments = clustering_arguments(options, map_2d=False)
     with Corpus.open(directory) as corpus:
         click.echo(f"clustering {len(corpus)} clauses…", err=True)
-        analysis = find_priorities(corpus.clauses(), corpus.vectors(), **arguments)
+        analysis = find_priorities(corpus.clauses(), corpus.vectors(), **with_verdicts(arguments, corpus.model_identity))
         trends = priority_trends(analysis, plan_metadata(corpus), by)
     click.echo(analysis.summary(), err=True)
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from semplan.cluster.analysis import TIERS, ClauseResult, Priority, PriorityAnalysis, tier_for
+from semplan.cluster.analysis import TIERS, ClauseResult, PlanEvidence, Priority, PriorityAnalysis, tier_for
 from semplan.cluster.defaults import (
     DEFAULT_NEIGHBOURS,
     DEFAULT_SEED,
@@ -39,7 +39,7 @@ from semplan.cluster.matching import (
     cross_plan_matches,
     match_z_thresholds,
 )
-from semplan.cluster.priorities import AnalysisOptions, assign_to_nearest, find_priorities
+from semplan.cluster.priorities import AnalysisOptions, assign_to_nearest, find_priorities, with_verdicts
 
 if TYPE_CHECKING:
     from semplan.cluster.estimator import PriorityClusterer
@@ -55,6 +55,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "PlanEvidence",
+    "with_verdicts",
     "DEFAULT_MATCH_ALPHA",
     "DEFAULT_NEIGHBOURS",
     "DEFAULT_SEED",

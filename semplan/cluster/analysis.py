@@ -24,6 +24,35 @@ def tier_for(n_plans_covered: int, n_plans: int) -> str:
 
 
 @dataclass(frozen=True)
+class PlanEvidence:
+    """One plan's best clause in a priority: how close it is to the priority's core clause.
+
+    The plan covers the priority only when that clause is a `same` match to the core
+    (semplan.verdict): "all plans prioritise X" claims the same commitment in every plan, and a
+    `related` clause is by definition another commitment on the topic (德育 for students beside
+    师德 for teachers). Otherwise the plan is a weak member, there by the clusterer's say alone.
+    Without a calibrated model (verdict None) every plan with a non-heading clause covers.
+    """
+
+    plan_id: str
+    clause_id: str
+    score: float  # cosine similarity to the core clause
+    verdict: str | None
+    covers: bool
+    shared_terms: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "clause_id": self.clause_id,
+            "score": round(self.score, 4),
+            "verdict": self.verdict,
+            "covers": self.covers,
+            "shared_terms": list(self.shared_terms),
+        }
+
+
+@dataclass(frozen=True)
 class Priority:
     """One cluster of clauses that say the same thing."""
 
@@ -35,6 +64,18 @@ class Priority:
     coverage: tuple[tuple[str, int], ...]  # (plan, number of clauses), in corpus plan order
     tier: str  # one of TIERS
     cohesion: float  # mean cosine similarity of members to the centroid
+    # Per plan with a member: its best clause against the core (central) clause; the covering plans
+    # first, weakest first, then the weak members. The tier counts covering plans only.
+    evidence: tuple[PlanEvidence, ...] = ()
+
+    @property
+    def covering_plans(self) -> tuple[str, ...]:
+        return tuple(e.plan_id for e in self.evidence if e.covers)
+
+    @property
+    def weak_plans(self) -> tuple[str, ...]:
+        """Plans with a member but no `same` match to the core: they do not count towards the tier."""
+        return tuple(e.plan_id for e in self.evidence if not e.covers)
 
     @property
     def size(self) -> int:
@@ -60,6 +101,9 @@ class Priority:
             "central_clause_id": self.central_clause_id,
             "cohesion": round(self.cohesion, 4),
             "clause_ids": list(self.clause_ids),
+            "covering_plans": list(self.covering_plans),
+            "weak_plans": list(self.weak_plans),
+            "evidence": [e.to_dict() for e in self.evidence],
         }
 
 
@@ -78,6 +122,7 @@ class ClauseResult:
     best_match_z: float | None  # the same against this clause's background (cross_plan_matches)
     unique: bool  # no match in any other plan, an outlier or in a single-plan priority, and not noise
     noise: bool = False  # an outlier that commits to nothing: a fragment or formula (see find_priorities)
+    formula: bool = False  # text half the plans repeat nearly verbatim (semplan.cluster.formula)
 
     @property
     def outlier_kind(self) -> str | None:
@@ -85,6 +130,8 @@ class ClauseResult:
         commitment no other plan makes) or "unplaced" (echoed elsewhere, but in no priority)."""
         if self.priority_id is not None:
             return None
+        if self.formula:
+            return "formula"
         return "noise" if self.noise else "unique" if self.unique else "unplaced"
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +147,7 @@ class ClauseResult:
             "best_match_z": None if self.best_match_z is None else round(self.best_match_z, 2),
             "unique": self.unique,
             "noise": self.noise,
+            "formula": self.formula,
             "outlier_kind": self.outlier_kind,
         }
 
@@ -143,10 +191,27 @@ class PriorityAnalysis:
         """Outliers that commit to nothing (fragments, formulas): shown apart, never as findings."""
         return [c for c, r in zip(self.clauses, self.results, strict=True) if r.outlier_kind == "noise"]
 
+    @property
+    def formula(self) -> list[Clause]:
+        """Formula clauses (semplan.cluster.formula): the plans' shared set phrases, in no priority."""
+        return [c for c, r in zip(self.clauses, self.results, strict=True) if r.formula]
+
+    def formula_passages(self) -> list[tuple[str, list[str]]]:
+        """Each distinct formula text (as shown by its first clause) and the plans that use it, most plans first."""
+        from semplan.normalize import matching_text
+
+        groups: dict[str, tuple[str, list[str]]] = {}
+        for clause in self.formula:
+            key = matching_text(clause.text)
+            text, plans = groups.setdefault(key, (clause.text, []))
+            if clause.plan_id not in plans:
+                plans.append(clause.plan_id)
+        return sorted(groups.values(), key=lambda entry: (-len(entry[1]), entry[0]))
+
     def outlier_counts(self) -> dict[str, int]:
         """Outliers by kind: unique (a commitment no other plan makes), unplaced, noise."""
         counts = Counter(r.outlier_kind for r in self.results if r.priority_id is None)
-        return {kind: counts.get(kind, 0) for kind in ("unique", "unplaced", "noise")}
+        return {kind: counts.get(kind, 0) for kind in ("unique", "unplaced", "noise", "formula")}
 
     def plan_clauses(self, plan_id: str) -> list[Clause]:
         """A plan's clauses, in corpus order."""
@@ -184,7 +249,7 @@ class PriorityAnalysis:
             f"{len(self.priorities)} priorities over {len(self.plans)} plans "
             f"({counts['all']} all, {counts['several']} several, {counts['unique']} unique); "
             f"{len(self.outliers)} outliers ({outliers['unique']} unique, {outliers['unplaced']} unplaced, "
-            f"{outliers['noise']} noise); {sum(r.unique for r in self.results)} unique clauses"
+            f"{outliers['noise']} noise, {outliers['formula']} formula); {sum(r.unique for r in self.results)} unique clauses"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,6 +292,7 @@ class PriorityAnalysis:
             "outliers": [c.clause_id for c in self.outliers],
             "outlier_counts": self.outlier_counts(),
             "noise": [c.clause_id for c in self.noise],
+            "formula": [{"text": text, "plans": plans} for text, plans in self.formula_passages()],
             "plan_similarity": {
                 a: {b: round(float(self.plan_similarity[i, j]), 4) for j, b in enumerate(self.plans)}
                 for i, a in enumerate(self.plans)

@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semplan.cluster.analysis import ClauseResult, Priority, PriorityAnalysis, tier_for
+from semplan.cluster.analysis import ClauseResult, PlanEvidence, Priority, PriorityAnalysis, tier_for
+from semplan.cluster.formula import formula_clauses
 from semplan.cluster.keywords import LabelWords, class_keywords, read_label_words, terms_per_text
 from semplan.cluster.matching import DEFAULT_MATCH_ALPHA, CrossPlanMatches, cross_plan_matches, match_rule
 from semplan.errors import ClusteringError, InvalidArgument
 from semplan.segment import Clause
+from semplan.shared_terms import shared_terms
+from semplan.verdict import Calibration
 
 if TYPE_CHECKING:
     from semplan.cluster.estimator import PriorityClusterer
@@ -59,6 +62,9 @@ class AnalysisOptions:
     # The user's label vocabulary: a LabelWords, or the path of a label-words file
     # (`read_label_words`: stop words, and `+term` lines for terms to keep whole).
     label_words: LabelWords | str | Path | None = None
+    # The model's verdict thresholds (semplan.verdict.calibration_for): a plan covers a priority only
+    # when its best clause there is a `same` match to the core (PlanEvidence). None: no such check.
+    verdicts: Calibration | None = None
 
 
 def find_priorities(
@@ -97,11 +103,16 @@ def find_priorities(
     with clock("umap+hdbscan"):
         clusterer.fit(X, plans=plan_of)
     labels = clusterer.labels_.copy()
+    # Formula (text half the plans repeat nearly verbatim) never makes a priority: out of its cluster.
+    formula = formula_clauses(clauses)
+    labels = _relabel_without(labels, formula)
     membership = np.where(labels >= 0, clusterer.probabilities_, 0.0)
     centroids = _centroids(X, labels)
     assigned = np.zeros(len(clauses), dtype=bool)
     if options.assign_outliers and len(centroids):
         labels, assigned = assign_to_nearest(X, labels, centroids, threshold=options.assign_threshold)
+        assigned &= ~formula
+        labels[formula] = -1
         centroids = _centroids(X, labels)
 
     with clock("labels"):
@@ -111,7 +122,7 @@ def find_priorities(
         terms = terms_per_text((c.match_text for c in clauses), words)
         keywords = class_keywords(terms, labels, n_keywords=options.n_keywords, plan_of=plan_of.tolist())
         noise = np.array([_is_noise(clause, clause_terms) for clause, clause_terms in zip(clauses, terms, strict=True)])
-    priority_of, scores = _priorities(clauses, X, labels, centroids, plans, plan_of, keywords)
+    priority_of, scores = _priorities(clauses, X, labels, centroids, plans, plan_of, keywords, options.verdicts)
     with clock("cross-plan matching"):
         matches = cross_plan_matches(
             X,
@@ -120,7 +131,7 @@ def find_priorities(
             cosine_threshold=options.match_threshold,
             seed=clusterer.random_state,
         )
-    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise)
+    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise, formula)
     with clock("2-d map"):
         map_xy = clusterer.map_2d() if options.map_2d else None
     return PriorityAnalysis(
@@ -135,6 +146,20 @@ def find_priorities(
         map_xy=map_xy,
         parameters=_parameters(clusterer, options, len(clauses)),
     )
+
+
+def with_verdicts(arguments: dict[str, Any], model_identity: dict[str, Any]) -> dict[str, Any]:
+    """`find_priorities` keywords with the verdict thresholds of the model that made the vectors,
+    unless they name their own."""
+    from dataclasses import replace
+
+    from semplan.verdict import calibration_for
+
+    calibration = calibration_for(model_identity)
+    options = arguments.get("options")
+    if options is not None:
+        return {**arguments, "options": options if options.verdicts else replace(options, verdicts=calibration)}
+    return {"verdicts": calibration, **arguments}
 
 
 def _configure(
@@ -171,8 +196,9 @@ def _priorities(
     plans: list[str],
     plan_of: np.ndarray,
     keywords: dict[int, list[str]],
+    verdicts: Calibration | None = None,
 ) -> tuple[dict[int, Priority], np.ndarray]:
-    """Each cluster's priority, in report order (the widest-shared first, then the biggest),
+    """Each cluster's priority, in report order (the widest-covered first, then the biggest),
     and each clause's cosine similarity to its priority's centroid (NaN for outliers)."""
     members_of = _members_by_cluster(labels)
     # A section heading names a topic; it does not commit to anything. A plan whose only clause in
@@ -180,7 +206,14 @@ def _priorities(
     # the priority has.
     is_heading = np.array([clause.kind == "heading" for clause in clauses], dtype=bool)
     evidence_of = [members[~is_heading[members]] if (~is_heading[members]).any() else members for members in members_of]
-    n_plans_of = [len(np.unique(plan_of[evidence])) for evidence in evidence_of]
+    central_of = [
+        evidence[int(np.argmax(X[evidence] @ centroids[cluster]))] for cluster, evidence in enumerate(evidence_of)
+    ]
+    plan_evidence = [
+        _plan_evidence(clauses, X, plans, plan_of, members_of[k], evidence_of[k], central_of[k], verdicts)
+        for k in range(len(centroids))
+    ]
+    n_plans_of = [sum(e.covers for e in evidence) for evidence in plan_evidence]
     order = sorted(range(len(centroids)), key=lambda k: (-n_plans_of[k], -len(members_of[k]), k))
     scores = np.full(len(clauses), np.nan)
     priority_of: dict[int, Priority] = {}
@@ -188,7 +221,6 @@ def _priorities(
         members = members_of[cluster]
         similarity = X[members] @ centroids[cluster]
         scores[members] = similarity
-        central = members[int(np.argmax(similarity))]
         coverage_counts = Counter(plan_of[members].tolist())
         coverage = tuple((plans[p], coverage_counts[p]) for p in sorted(coverage_counts))
         words = tuple(keywords.get(cluster, ()))
@@ -197,12 +229,40 @@ def _priorities(
             label=" / ".join(words[:3]) if words else f"priority {priority_id}",
             keywords=words,
             clause_ids=tuple(clauses[i].clause_id for i in members),
-            central_clause_id=clauses[central].clause_id,
+            central_clause_id=clauses[central_of[cluster]].clause_id,
             coverage=coverage,
             tier=tier_for(n_plans_of[cluster], len(plans)),
             cohesion=float(similarity.mean()),
+            evidence=plan_evidence[cluster],
         )
     return priority_of, scores
+
+
+def _plan_evidence(
+    clauses: list[Clause],
+    X: np.ndarray,
+    plans: list[str],
+    plan_of: np.ndarray,
+    members: np.ndarray,
+    evidence: np.ndarray,
+    core: int,
+    verdicts: Calibration | None,
+) -> tuple[PlanEvidence, ...]:
+    """Each member plan's best clause against the core clause: covering plans weakest first, then weak members."""
+    found = []
+    for p in np.unique(plan_of[members]):
+        candidates = evidence[plan_of[evidence] == p]
+        counts = len(candidates) > 0  # a plan present only through headings never covers
+        if not counts:
+            candidates = members[plan_of[members] == p]
+        scores = X[candidates] @ X[core]
+        best = int(candidates[int(np.argmax(scores))])
+        score = float(scores.max())
+        verdict = verdicts.verdict(score) if verdicts is not None else None
+        covers = counts and verdict in (None, "same")
+        terms = () if best == core else shared_terms(clauses[core].text, clauses[best].text).terms
+        found.append(PlanEvidence(plans[int(p)], clauses[best].clause_id, score, verdict, covers, terms))
+    return tuple(sorted(found, key=lambda e: (not e.covers, e.score)))
 
 
 def _clause_results(
@@ -214,6 +274,7 @@ def _clause_results(
     assigned: np.ndarray,
     matches: CrossPlanMatches,
     noise: np.ndarray,
+    formula: np.ndarray,
 ) -> list[ClauseResult]:
     has_other_plans = len({c.plan_id for c in clauses}) > 1
     results = []
@@ -225,7 +286,7 @@ def _clause_results(
         # outlier or its priority is single-plan); a clause whose priority spans plans has
         # neighbours elsewhere even when no single one of them is a strong match.
         alone_in_clustering = priority is None or priority.tier == "unique"
-        is_noise = bool(priority is None and noise[i])
+        is_noise = bool(priority is None and (noise[i] or formula[i]))
         results.append(
             ClauseResult(
                 clause_id=clause.clause_id,
@@ -241,6 +302,7 @@ def _clause_results(
                     has_other_plans and matches.n_plans_matched[i] == 0 and alone_in_clustering and not is_noise
                 ),
                 noise=is_noise,
+                formula=bool(formula[i]),
             )
         )
     return results
@@ -311,6 +373,15 @@ def assign_to_nearest(
     labels[outliers[accept]] = nearest[accept]
     assigned[outliers[accept]] = True
     return labels, assigned
+
+
+def _relabel_without(labels: np.ndarray, dropped: np.ndarray) -> np.ndarray:
+    """`labels` with the `dropped` clauses made outliers and the clusters left renumbered 0..k-1
+    (a cluster of formula alone disappears)."""
+    labels = np.where(dropped, -1, labels)
+    kept = np.unique(labels[labels >= 0])
+    renumber = {int(old): new for new, old in enumerate(kept)}
+    return np.array([renumber.get(int(label), -1) for label in labels], dtype=labels.dtype)
 
 
 def _members_by_cluster(labels: np.ndarray) -> list[np.ndarray]:

@@ -44,8 +44,20 @@ from semplan.evaluation.retrieval import (
 )
 from semplan.evaluation.sts import StsResult, evaluate_sts
 from semplan.evaluation.themes import ThemeOutcome, ThemeResult, evaluate_themes, place_bound_priorities
+from semplan.evaluation.verdicts import (
+    LabelledPair,
+    VerdictCalibration,
+    calibrate_verdicts,
+    read_clause_pairs,
+    save_calibration,
+)
 
 __all__ = [
+    "LabelledPair",
+    "VerdictCalibration",
+    "calibrate_verdicts",
+    "read_clause_pairs",
+    "save_calibration",
     "DEFAULT_KS",
     "DEFAULT_SEED",
     "QUERY_MODES",

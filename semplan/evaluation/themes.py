@@ -90,9 +90,10 @@ def _find_priorities(corpus: Corpus, seed: int) -> PriorityAnalysis:
 
     The one call into semplan.cluster's analysis here.
     """
-    from semplan.cluster import find_priorities
+    from semplan.cluster import find_priorities, with_verdicts
 
-    return find_priorities(corpus.clauses(), corpus.vectors(), seed=seed, map_2d=False)
+    arguments = with_verdicts({"seed": seed, "map_2d": False}, corpus.model_identity)
+    return find_priorities(corpus.clauses(), corpus.vectors(), **arguments)
 
 
 def _tier_for(n_plans_covered: int, n_plans: int) -> str:

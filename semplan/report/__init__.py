@@ -63,11 +63,11 @@ def report_corpus(
     corpus: Any, out_dir: str | os.PathLike, *, title: str = "semplan report", **cluster_options: Any
 ) -> tuple[PriorityAnalysis, dict[str, Path]]:
     """Find the priorities of an open `semplan.store.Corpus` and write its report."""
-    from semplan.cluster import find_priorities
+    from semplan.cluster import find_priorities, with_verdicts
     from semplan.compare import plan_metadata
 
     clauses = corpus.clauses()
-    analysis = find_priorities(clauses, corpus.vectors(), **cluster_options)
+    analysis = find_priorities(clauses, corpus.vectors(), **with_verdicts(cluster_options, corpus.model_identity))
     plans = corpus.plans()
     identity = corpus.model_identity
     metadata = {

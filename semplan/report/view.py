@@ -69,11 +69,32 @@ class ClauseView:
 
 
 @dataclass(frozen=True)
+class EvidenceView:
+    """One member plan's best clause against the priority's core, its shared terms marked."""
+
+    plan_id: str
+    clause_id: str
+    score: float
+    verdict: str | None
+    covers: bool
+    shared_terms: tuple[str, ...]
+    marked_text: Any  # markupsafe.Markup: the clause, shared terms in <mark>
+    marked_core: Any  # the core clause, the same terms in <mark>
+
+
+@dataclass(frozen=True)
 class PriorityView:
     priority: Priority
     central: ClauseView
     by_plan: list[tuple[str, list[ClauseView]]]  # the first MAX_CLAUSES_PER_PRIORITY, by plan
     hidden: int  # clauses beyond those
+    evidence: list[EvidenceView] = field(default_factory=list)  # covering plans weakest first, then weak members
+
+    @property
+    def weakest(self) -> EvidenceView | None:
+        """The weakest covering plan other than the core's own: where a false tier shows first."""
+        others = [e for e in self.evidence if e.covers and e.clause_id != self.central.clause_id]
+        return others[0] if others else None
 
 
 @dataclass(frozen=True)
@@ -161,6 +182,7 @@ def report_view(
                 central=by_id[priority.central_clause_id],
                 by_plan=[(plan, by_plan[plan]) for plan in analysis.plans if plan in by_plan],
                 hidden=max(0, priority.size - MAX_CLAUSES_PER_PRIORITY),
+                evidence=[_evidence_view(analysis, priority, e) for e in priority.evidence],
             )
         )
 
@@ -201,6 +223,34 @@ def report_view(
         source_paths=source_paths,
         embed_sources=embed_sources,
         by_year=priority_trends(analysis, plan_metadata, "year"),
+    )
+
+
+def _evidence_view(analysis: PriorityAnalysis, priority: Priority, evidence: Any) -> EvidenceView:
+    from markupsafe import Markup, escape
+
+    from semplan.shared_terms import highlight_with, shared_terms
+
+    core = analysis.clause(priority.central_clause_id).text
+    text = analysis.clause(evidence.clause_id).text
+    # The core against itself would mark every word: nothing to explain there.
+    shared = shared_terms(core, text) if evidence.clause_id != priority.central_clause_id else shared_terms("", "")
+
+    def mark(piece: str) -> str:
+        return f"<mark>{escape(piece)}</mark>"
+
+    def plain(piece: str) -> str:
+        return str(escape(piece))
+
+    return EvidenceView(
+        plan_id=evidence.plan_id,
+        clause_id=evidence.clause_id,
+        score=evidence.score,
+        verdict=evidence.verdict,
+        covers=evidence.covers,
+        shared_terms=evidence.shared_terms,
+        marked_text=Markup(highlight_with(text, shared.spans_b, mark, plain)),
+        marked_core=Markup(highlight_with(core, shared.spans_a, mark, plain)),
     )
 
 

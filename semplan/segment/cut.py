@@ -226,18 +226,34 @@ def _sentences(text: str, start: int, end: int, kind: str, place: _Place, termin
     bounds = [b for b in bounds if letters(text[b[0]:b[1]]) > 0]
 
     merged: list[list[int]] = []
+    kept_whole: set[int] = set()
     for bound in bounds:
         short = letters(text[bound[0]:bound[1]]) < MIN_CLAUSE_CHARS
         # A short paragraph ending in `：` (`各位代表：`) introduces what follows: it merges forward.
         introduces = short and text[bound[0]:bound[1]].rstrip()[-1:] in "：:"
-        if merged and (short and not introduces or letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS):
+        # A paragraph of its own that is one exclamation (`各位代表！` between two parts of a speech) is
+        # a salutation: kept whole, so that it can be recognised as formula rather than glued to a commitment.
+        salutation = short and _own_paragraph(text, bound, start, end) and text[bound[0]:bound[1]].rstrip()[-1:] in "！!"
+        if salutation:
+            merged.append(bound)
+            kept_whole.add(len(merged) - 1)
+            continue
+        previous_short = bool(merged) and len(merged) - 1 not in kept_whole and letters(
+            text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS
+        if merged and (short and not introduces or previous_short):
             merged[-1][1] = bound[1]
         else:
             merged.append(bound)
-    if len(merged) > 1 and letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS:
+    if len(merged) > 1 and len(merged) - 1 not in kept_whole and letters(text[merged[-1][0]:merged[-1][1]]) < MIN_CLAUSE_CHARS:
         tail = merged.pop()  # a short `…：` at the end has nothing to introduce
         merged[-1][1] = tail[1]
     return [place.piece(kind, s, e) for s, e in merged]
+
+
+def _own_paragraph(text: str, bound: list[int], start: int, end: int) -> bool:
+    before = text[max(start, bound[0] - 1):bound[0]]
+    after = text[bound[1]:min(end, bound[1] + 1)]
+    return (bound[0] == start or before == "\n" or text[bound[0]] == "\n") and (bound[1] >= end or after == "\n")
 
 
 def _trimmed(text: str, piece: Piece) -> Piece | None:
