@@ -89,8 +89,8 @@ def test_rows_keep_input_order_and_empty_input(int8):
     texts = ["passage: " + "推进义务教育优质均衡发展," * 6, "query: 双减", "passage: 加强师德师风建设。"]
     together = int8.embed(texts)
     alone = np.vstack([int8.embed([text]) for text in texts])
-    # Same rows, whatever batch they were padded in (int8 activation scales are per batch: near, not equal).
-    assert ((together * alone).sum(axis=1) > 0.995).all()
+    # Each text runs alone, so its activation scales are its own: the same bits in any company.
+    np.testing.assert_array_equal(together, alone)
     assert int8.embed([]).shape == (0, int8.dims)
 
 
@@ -111,10 +111,11 @@ def test_model_not_on_disk_is_one_line_error(spec):
 
 
 def test_load_backend_routes_to_onnx(spec):
-    from semplan.backends import load_backend
+    from semplan.backends import auto_backend_name, load_backend
 
     assert load_backend(spec, "onnx-int8").name == "onnx-int8"
-    assert load_backend(spec, "auto").name == "onnx-int8"
+    # openvino-int8 on a CPU with VNNI when openvino is installed, else onnx-int8
+    assert load_backend(spec, "auto").name == auto_backend_name(spec)
 
 
 def test_benchmark_guard_compares_with_committed_figures(tmp_path):
