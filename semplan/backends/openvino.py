@@ -49,6 +49,10 @@ SCALES_FILE = "embedding-scales.npy"
 # streams (one per core) takes one run at a time.
 BATCH_SIZE = 16
 TOKENS_PER_RUN = 1024
+# Texts the Encoder should hand over per call: calls of 32 leave runs part-filled (3-4 widths among 32
+# texts) and a stream idle at each call's end; 256 encoded the sample clauses ~35% faster (measured:
+# docs/models-design.md). It is also the Encoder's cache commit unit.
+TEXTS_PER_CALL = 256
 # The committed calibration set; its sha256 is part of the export's directory name.
 CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "tests" / "data" / "calibration" / "clauses.txt"
 
@@ -72,6 +76,7 @@ class OpenVinoBackend:
     """A compiled OpenVINO model with one stream per core; `embed` groups texts by padded width."""
 
     name = NAME
+    texts_per_call = TEXTS_PER_CALL
 
     def __init__(self, compiled, tokenizer, table: np.ndarray, scales: np.ndarray, dims: int, pad_id: int):
         ov = _require("openvino")
