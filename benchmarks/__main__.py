@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="OUT", type=Path, help="where to write the JSON results")
     parser.add_argument("--repeats", type=int, default=None, help="encoding rounds (default 3)")
     parser.add_argument(
+        "--isa", choices=("avx2",), default=None,
+        help="encode: hold oneDNN and MKL (OpenVINO, torch) to this instruction set, as on an AVX2-only CPU",
+    )
+    parser.add_argument(
         "--update-baseline", action="store_true", help="write this quick run's figures to benchmarks/baseline.json"
     )
     args = parser.parse_args(argv)
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = SECTIONS if args.section == "all" else (args.section,)
     if (args.check or args.update_baseline) and "encode" not in sections:
         parser.error("--check and --update-baseline need the encode section")
+    if args.isa and (args.check or args.update_baseline):
+        parser.error("--isa is for measuring, not for the guard: the guard compares this CPU's own figures")
     if args.update_baseline and not args.quick:
         parser.error("--update-baseline records the --quick figures the guard compares against: add --quick")
 
@@ -103,7 +109,7 @@ def _run_section(section: str, args) -> list[dict] | dict:
     if section == "encode":
         from benchmarks.encode import run
 
-        return run(quick=args.quick, repeats=args.repeats)
+        return run(quick=args.quick, repeats=args.repeats, isa=args.isa)
     if section == "memory":
         from benchmarks.encode import run_memory
 

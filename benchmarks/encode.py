@@ -68,13 +68,25 @@ def sample_texts(quick: bool = False) -> list[str]:
     return [clause.match_text for clause in (clauses[::QUICK_STRIDE] if quick else clauses)]
 
 
-def run(quick: bool = False, repeats: int | None = None, engines: tuple[str, ...] | None = None) -> list[dict]:
+# `--isa avx2`: what an AVX2-only CPU would run, on a CPU with more. oneDNN (OpenVINO's kernels, torch's)
+# and MKL (torch's sgemm) obey these; onnxruntime's MLAS picks its kernels from CPUID and cannot be
+# held back, so its engines are marked unrestricted.
+ISA_LIMITS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+UNRESTRICTABLE = ("onnx", "onnx-int8")
+
+
+def run(
+    quick: bool = False, repeats: int | None = None, engines: tuple[str, ...] | None = None, isa: str | None = None
+) -> list[dict]:
     """One record per engine: clauses/s (median), ratio to baseline, cosine to fp32, peak RSS, GFLOP/s."""
     from semplan.models import DEFAULT_MODEL, is_built, resolve_model
 
     repeats = repeats or 3
     texts = sample_texts(quick)
     spec = resolve_model(DEFAULT_MODEL)
+    if engines is None and isa:
+        # "auto" would pick from the real CPU's flags; the limited run compares the int8 engines by name.
+        engines = (BASELINE, "onnx-int8", "openvino-int8")
     if engines is None:
         engines = QUICK_ENGINES if quick else tuple(name for name in ENGINES if _worth_running(name, spec, is_built))
     tokens = token_counts(spec, texts)
@@ -85,7 +97,7 @@ def run(quick: bool = False, repeats: int | None = None, engines: tuple[str, ...
         workers = {}
         try:
             for name in engines:  # one at a time: loading in parallel would only contend
-                workers[name] = _Worker(name, texts_file, Path(scratch))
+                workers[name] = _Worker(name, texts_file, Path(scratch), ISA_LIMITS.get(isa or "", {}))
             rates: dict[str, list[float]] = {name: [] for name in workers}
             loads: dict[str, list[float]] = {name: [] for name in workers}
             for _ in range(repeats):
@@ -108,7 +120,9 @@ def run(quick: bool = False, repeats: int | None = None, engines: tuple[str, ...
                 "backend": final["backend"],
                 "texts": len(texts),
                 "rounds": repeats,
-                "cpu_kind": machine["cpu_kind"],
+                "cpu_kind": machine["cpu_kind"] if not isa else (
+                    f"{isa} (limited)" if final["backend"] not in UNRESTRICTABLE else f"{machine['cpu_kind']} (MLAS: not limited)"
+                ),
                 "load_avg": round(statistics.median(loads[name]), 1),
                 "clauses_per_s": round(rate, 1),
                 "rates": [round(value, 1) for value in rates[name]],
@@ -375,11 +389,11 @@ def _memory_main(n_texts: int) -> None:
 class _Worker:
     """A child process holding one loaded engine; `run_pass` encodes all texts once and returns seconds."""
 
-    def __init__(self, engine: str, texts_file: Path, scratch: Path):
+    def __init__(self, engine: str, texts_file: Path, scratch: Path, extra_env: dict[str, str] | None = None):
         self.engine = engine
         self.vectors_file = scratch / f"{engine}.npy"
         env = dict(
-            os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1"
+            os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1", **(extra_env or {})
         )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.encode", "--worker", engine, str(texts_file)],
