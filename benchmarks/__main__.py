@@ -29,7 +29,7 @@ SECTIONS = ("encode", "memory", "reindex", "search", "cluster")
 COLUMNS = {
     "encode": (
         "engine", "backend", "texts", "cpu_kind", "load_avg", "clauses_per_s", "ratio_to_baseline",
-        "mean_cosine_to_fp32", "min_cosine_to_fp32", "peak_rss_mb", "load_s", "gflops", "share_of_fp32_peak",
+        "clauses_per_cpu_s", "cpu_ratio_to_baseline", "mean_cosine_to_fp32", "min_cosine_to_fp32", "peak_rss_mb", "load_s", "gflops", "share_of_fp32_peak",
     ),
     "reindex": ("case", "backend", "plans", "clauses", "texts_encoded", "seconds", "speedup_vs_cold"),
 }  # fmt: skip

@@ -99,10 +99,13 @@ def run(
             for name in engines:  # one at a time: loading in parallel would only contend
                 workers[name] = _Worker(name, texts_file, Path(scratch), ISA_LIMITS.get(isa or "", {}))
             rates: dict[str, list[float]] = {name: [] for name in workers}
+            cpu_rates: dict[str, list[float]] = {name: [] for name in workers}
             loads: dict[str, list[float]] = {name: [] for name in workers}
             for _ in range(repeats):
                 for name, worker in workers.items():
-                    rates[name].append(len(texts) / worker.run_pass())
+                    seconds, cpu_seconds = worker.run_pass()
+                    rates[name].append(len(texts) / seconds)
+                    cpu_rates[name].append(len(texts) / max(cpu_seconds, 1e-9))
                     loads[name].append(os.getloadavg()[0])
             finals = {name: worker.finish() for name, worker in workers.items()}
         finally:
@@ -126,6 +129,10 @@ def run(
                 "load_avg": round(statistics.median(loads[name]), 1),
                 "clauses_per_s": round(rate, 1),
                 "rates": [round(value, 1) for value in rates[name]],
+                # Clauses per CPU-second of the worker's own threads: other processes' load hardly moves
+                # it, so it is the steadier figure on a shared machine (spin-waiting threads count, too).
+                "clauses_per_cpu_s": round(statistics.median(cpu_rates[name]), 1),
+                "cpu_ratio_to_baseline": None,
                 "ratio_to_baseline": None,
                 "mean_cosine_to_fp32": None,
                 "min_cosine_to_fp32": None,
@@ -137,6 +144,8 @@ def run(
             if BASELINE in rates:
                 paired = [mine / base for mine, base in zip(rates[name], rates[BASELINE], strict=True)]
                 record["ratio_to_baseline"] = round(statistics.median(paired), 2)
+                paired_cpu = [mine / base for mine, base in zip(cpu_rates[name], cpu_rates[BASELINE], strict=True)]
+                record["cpu_ratio_to_baseline"] = round(statistics.median(paired_cpu), 2)
             same_model = ENGINES[name][0] is None
             if reference is not None and same_model:
                 cosine = (final["vectors"] * reference).sum(axis=1)
@@ -405,8 +414,10 @@ class _Worker:
         )
         self.ready = self._read()
 
-    def run_pass(self) -> float:
-        return self._ask("run")["seconds"]
+    def run_pass(self) -> tuple[float, float]:
+        """Wall seconds and CPU seconds (all the worker's threads) of one pass."""
+        answer = self._ask("run")
+        return answer["seconds"], answer["cpu_seconds"]
 
     def finish(self) -> dict:
         final = self._ask(f"finish {self.vectors_file}")
@@ -476,14 +487,19 @@ def _worker_main(engine: str, texts_file: str) -> None:
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "run":
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), _cpu_seconds()
             vectors = encode()
-            _say({"seconds": time.perf_counter() - started})
+            _say({"seconds": time.perf_counter() - started, "cpu_seconds": _cpu_seconds() - cpu_started})
         elif command == "finish":
             np.save(argument, np.asarray(vectors if vectors is not None else encode(), dtype=np.float32))
             # Linux reports ru_maxrss in KiB.
             _say({"maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
             return
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _say(message: dict) -> None:
