@@ -28,8 +28,8 @@ SECTIONS = ("encode", "memory", "reindex", "search", "cluster")
 # Columns shown in the tables (everything is in the JSON).
 COLUMNS = {
     "encode": (
-        "engine", "backend", "texts", "clauses_per_s", "ratio_to_baseline", "mean_cosine_to_fp32",
-        "min_cosine_to_fp32", "peak_rss_mb", "load_s", "gflops", "share_of_fp32_peak",
+        "engine", "backend", "texts", "cpu_kind", "load_avg", "clauses_per_s", "ratio_to_baseline",
+        "clauses_per_cpu_s", "cpu_ratio_to_baseline", "mean_cosine_to_fp32", "min_cosine_to_fp32", "peak_rss_mb", "load_s", "gflops", "share_of_fp32_peak",
     ),
     "reindex": ("case", "backend", "plans", "clauses", "texts_encoded", "seconds", "speedup_vs_cold"),
 }  # fmt: skip
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="OUT", type=Path, help="where to write the JSON results")
     parser.add_argument("--repeats", type=int, default=None, help="encoding rounds (default 3)")
     parser.add_argument(
+        "--isa", choices=("avx2",), default=None,
+        help="encode: hold oneDNN and MKL (OpenVINO, torch) to this instruction set, as on an AVX2-only CPU",
+    )
+    parser.add_argument(
         "--update-baseline", action="store_true", help="write this quick run's figures to benchmarks/baseline.json"
     )
     args = parser.parse_args(argv)
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = SECTIONS if args.section == "all" else (args.section,)
     if (args.check or args.update_baseline) and "encode" not in sections:
         parser.error("--check and --update-baseline need the encode section")
+    if args.isa and (args.check or args.update_baseline):
+        parser.error("--isa is for measuring, not for the guard: the guard compares this CPU's own figures")
     if args.update_baseline and not args.quick:
         parser.error("--update-baseline records the --quick figures the guard compares against: add --quick")
 
@@ -76,15 +82,21 @@ def main(argv: list[str] | None = None) -> int:
 
     status = 0
     if args.check:
-        from benchmarks.encode import check
+        from benchmarks.encode import check, committed_ratio
 
-        failure = check(results["sections"]["encode"], BASELINE_FILE)
+        kind = results["machine"]["cpu_kind"]
+        failure = check(results["sections"]["encode"], BASELINE_FILE, kind)
         results["check"] = failure or "ok"
         if failure:
             print(f"benchmark check failed: {failure}", file=sys.stderr)
             status = 1
+        elif committed_ratio(BASELINE_FILE, kind) is None:
+            results["check"] = f"no committed figure for a {kind} CPU: reported, not checked"
+            print(f"\nbenchmark check: no committed figure for a {kind} CPU ({results['machine']['simd']}); "
+                  "reported, not checked (commit one with --quick --update-baseline)")
         else:
-            print("\nbenchmark check: ok")
+            print(f"\nbenchmark check: ok (against the committed {kind} figure, "
+                  f"{committed_ratio(BASELINE_FILE, kind):.2f}x)")
     if args.update_baseline:
         _update_baseline(results)
     out = args.json or RESULTS_DIR / f"{args.section}{'-quick' if args.quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -97,7 +109,7 @@ def _run_section(section: str, args) -> list[dict] | dict:
     if section == "encode":
         from benchmarks.encode import run
 
-        return run(quick=args.quick, repeats=args.repeats)
+        return run(quick=args.quick, repeats=args.repeats, isa=args.isa)
     if section == "memory":
         from benchmarks.encode import run_memory
 
@@ -143,7 +155,8 @@ def _cell(value) -> str:
 
 def _describe_machine(machine: dict) -> str:
     return (
-        f"machine: {machine['cpu']}, {machine['cores']} cores at {machine['ghz']} GHz, {machine['simd']}, "
+        f"machine: {machine['cpu']}, {machine['cores']} cores at {machine['ghz']} GHz, {machine['simd']} "
+        f"(CPU kind {machine['cpu_kind']}), "
         f"{machine['memory_gb']} GB; fp32 peak {machine['fp32_peak_gflops']} GFLOP/s; "
         f"load average {' '.join(str(value) for value in machine['load_average'])}"
     )
@@ -155,7 +168,8 @@ def _update_baseline(results: dict) -> None:
         committed = json.loads(BASELINE_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         committed = {}
-    committed["encode"] = {
+    by_kind = committed.get("encode", {}).get("by_cpu_kind", {})
+    by_kind[results["machine"]["cpu_kind"]] = {
         "backend": default["backend"],
         "quick_ratio_to_baseline": default["ratio_to_baseline"],
         "quick_rates": {record["engine"]: record["rates"] for record in results["sections"]["encode"]},
@@ -164,6 +178,7 @@ def _update_baseline(results: dict) -> None:
         "measured": results["started"],
         "machine": results["machine"],
     }
+    committed["encode"] = {"by_cpu_kind": by_kind}
     _write_atomic(BASELINE_FILE, json.dumps(committed, ensure_ascii=False, indent=2) + "\n")
     print(f"baseline: wrote {BASELINE_FILE}")
 

@@ -161,8 +161,10 @@ class Encoder:
 
     `model` is a registry name, a local sentence-transformers directory, a hub id or a resolved ModelSpec;
     `backend` a backend name (see semplan.backends) or an object with the Backend protocol;
-    `cache_path` "default" for the user cache, None for no cache, or a path. `progress`: None or True
-    show a bar on stderr when it is a terminal, False never. Not safe to share between threads.
+    `cache_path` "default" for the user cache, None for no cache, or a path. `batch_size`: texts per
+    backend call and per cache commit; None is the backend's `texts_per_call` if it has one, else 32.
+    `progress`: None or True show a bar on stderr when it is a terminal, False never. Not safe to share
+    between threads.
     """
 
     def __init__(
@@ -170,16 +172,18 @@ class Encoder:
         model: str | ModelSpec = DEFAULT_MODEL,
         backend: str | Backend = "auto",
         cache_path: str | os.PathLike | None = "default",
-        batch_size: int = 32,
+        batch_size: int | None = None,
         progress: bool | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ):
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise InvalidArgument(f"batch size must be at least 1, got {batch_size}")
         if chunk_size < 1:
             raise InvalidArgument(f"chunk size must be at least 1, got {chunk_size}")
         self.spec = model if isinstance(model, ModelSpec) else resolve_model(str(model))
         self.backend = load_backend(self.spec, backend) if isinstance(backend, str) else backend
+        # A backend that groups texts into runs itself (openvino-int8) fills them better from larger calls.
+        batch_size = batch_size or int(getattr(self.backend, "texts_per_call", 32))
         self.backend_name = self.backend.name
         self.dims = int(self.backend.dims)
         if self.spec.dims and self.spec.dims != self.dims:

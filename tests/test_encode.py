@@ -305,6 +305,7 @@ def test_load_backend_auto_falls_back_to_torch_with_one_line(monkeypatch, caplog
     import semplan.backends as backends
 
     monkeypatch.setattr(backends, "_onnx_module", lambda: None)
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2"}))  # no VNNI: openvino-int8 not tried
     monkeypatch.setattr(backends, "_fallback_noticed", False)
     monkeypatch.setattr(backends, "_load_torch", lambda spec: FakeBackend(name="torch"))
     with caplog.at_level(logging.WARNING, logger="semplan.backends"):
@@ -330,8 +331,40 @@ def test_load_backend_auto_prefers_onnx_int8(monkeypatch):
         load=lambda spec, quantized: FakeBackend(name="onnx-int8" if quantized else "onnx"),
     )
     monkeypatch.setattr(backends, "_onnx_module", lambda: fake_onnx)
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert backends.auto_backend_name(FAKE_SPEC) == "onnx-int8"
     assert backends.load_backend(FAKE_SPEC, "auto").name == "onnx-int8"
     assert backends.load_backend(FAKE_SPEC, "onnx").name == "onnx"
+
+
+def test_load_backend_auto_prefers_openvino_int8_on_vnni_and_falls_back(monkeypatch, caplog):
+    import types
+
+    import semplan.backends as backends
+
+    fake_onnx = types.SimpleNamespace(available=lambda: True, load=lambda spec, quantized: FakeBackend(name="onnx-int8"))
+    fake_openvino = types.SimpleNamespace(available=lambda: True, load=lambda spec: FakeBackend(name="openvino-int8"))
+    monkeypatch.setattr(backends, "_onnx_module", lambda: fake_onnx)
+    monkeypatch.setattr(backends, "_optional_module", lambda name: fake_openvino)
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
+    assert backends.auto_backend_name(FAKE_SPEC) == "openvino-int8"
+    encoder = Encoder(model=FAKE_SPEC, backend="auto", cache_path=None, progress=False)
+    # the choice is the backend's name: it is in the identity an index stores and in the cache key
+    assert encoder.identity()["backend"] == "openvino-int8"
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert backends.load_backend(FAKE_SPEC, "auto").name == "onnx-int8"
+
+    def cannot_load(spec):
+        raise ModelError("no calibration set")
+
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512_vnni"}))
+    monkeypatch.setattr(fake_openvino, "load", cannot_load)
+    monkeypatch.setattr(backends, "_openvino_fallback_noticed", False)
+    with caplog.at_level(logging.WARNING, logger="semplan.backends"):
+        assert backends.load_backend(FAKE_SPEC, "auto").name == "onnx-int8"
+    assert [record.getMessage() for record in caplog.records] == [
+        "openvino-int8 cannot load fake-model (no calibration set); trying onnx-int8"
+    ]
 
 
 def test_hub_id_offline_is_a_one_line_model_error(monkeypatch):

@@ -4,8 +4,11 @@ sentence-transformers 6.2 cannot install its own `[onnx]` extra here (optimum pi
 so the export is our own: the transformer plus mean pooling and L2 normalisation in one graph
 (`torch.onnx.export`), fused by onnxruntime's transformer optimizer, then dynamically quantized to int8
 with per-channel signed weight scales: per-tensor scales lose too much on AVX2 without VNNI, unsigned
-weights are slower. Runs are spread over one single-threaded worker per core (see BATCH_SIZE). The
-measurements behind these choices: docs/models-design.md.
+weights are slower. Runs are spread over one single-threaded worker per core (see BATCH_SIZE). Dynamic
+int8 scales each run's activations by that run's own range, so "onnx-int8" runs every text alone: a
+text's vector then never depends on what it is encoded with (a batch of 16 changed vectors by up to
+0.018; one text per run costs ~10-15% of the speed). The measurements behind these choices:
+docs/models-design.md.
 
 The exported files live beside the model they come from (`MODEL_DIR/onnx/REVISION-vFORMAT/`, git-ignored
 with the model), are written to a temporary name and renamed into place, and are reused by every later
@@ -133,7 +136,9 @@ def load(
     tokenizer.enable_truncation(max_length=min(max_tokens, layout["max_seq_length"]))
     name = "onnx-int8" if quantized else "onnx"
     return OnnxBackend(
-        session, tokenizer, layout["dims"], name, pad_id=layout["pad_id"], threads=threads or physical_cores()
+        session, tokenizer, layout["dims"], name, pad_id=layout["pad_id"], threads=threads or physical_cores(),
+        # One text per run for dynamic int8: its activation scales are then the text's own (module docstring).
+        batch_size=1 if quantized else BATCH_SIZE,
     )
 
 

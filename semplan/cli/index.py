@@ -16,7 +16,7 @@ from semplan.errors import InputError, InvalidArgument
 @click.option("--model", "-m", default=None,
               help="Model for a new index (default: multilingual-e5-small). An existing index must match.")
 @click.option("--backend", "-b", default="auto", show_default=True,
-              help="Encoder backend: auto, torch, onnx, onnx-int8, use.")
+              help="Encoder backend: auto, torch, onnx, onnx-int8, openvino-int8, use.")
 @click.option("--keep-going", is_flag=True,
               help="Report unreadable files and index the rest (exit status is still 1).")
 @click.option("--plan-id", "plan_ids", multiple=True, metavar="ID",

