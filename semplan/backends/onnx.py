@@ -251,6 +251,16 @@ def quantize_int8(fp32: Path, out: Path) -> None:
         )
 
 
+def pooled(hidden, attention_mask, pooling: str, torch):
+    """The sentence vector of a batch's last hidden states: the CLS row or the masked mean, L2-normalised."""
+    if pooling == "cls":
+        vector = hidden[:, 0]
+    else:
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        vector = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(vector, p=2, dim=1)
+
+
 def _PooledEncoder(model, pooling: str, torch):  # noqa: N802 - builds a torch.nn.Module lazily (torch optional)
     class PooledEncoder(torch.nn.Module):
         def __init__(self):
@@ -259,12 +269,7 @@ def _PooledEncoder(model, pooling: str, torch):  # noqa: N802 - builds a torch.n
 
         def forward(self, input_ids, attention_mask):
             hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            if pooling == "cls":
-                vector = hidden[:, 0]
-            else:
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                vector = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(vector, p=2, dim=1)
+            return pooled(hidden, attention_mask, pooling, torch)
 
     return PooledEncoder()
 

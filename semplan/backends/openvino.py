@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from semplan._fs import cache_dir, exclusive_lock, staged_dir
-from semplan.backends.onnx import MAX_TOKENS, _first_line, _quiet, physical_cores, read_layout
+from semplan.backends.onnx import MAX_TOKENS, _first_line, _quiet, physical_cores, pooled, read_layout
 from semplan.errors import MissingDependency, ModelError
 
 if TYPE_CHECKING:
@@ -284,12 +284,7 @@ def _EmbeddedEncoder(model, pooling: str, torch):  # noqa: N802 - builds a torch
 
         def forward(self, inputs_embeds, attention_mask):
             hidden = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
-            if pooling == "cls":
-                vector = hidden[:, 0]
-            else:
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                vector = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(vector, p=2, dim=1)
+            return pooled(hidden, attention_mask, pooling, torch)
 
     return EmbeddedEncoder()
 
