@@ -52,3 +52,15 @@ def e5_encoder(tmp_path_factory):
     from semplan.encode import Encoder
 
     return Encoder(cache_path=tmp_path_factory.mktemp("cache") / "embeddings.sqlite", progress=False)
+
+
+@pytest.fixture(scope="module")
+def cache_env(e5_encoder):
+    """Share the session's embedding cache with CLI runs, so they do not encode the sample again."""
+    before = os.environ.get("SEMPLAN_CACHE_DIR")
+    os.environ["SEMPLAN_CACHE_DIR"] = str(Path(e5_encoder.cache_path).parent)
+    yield os.environ["SEMPLAN_CACHE_DIR"]
+    if before is None:
+        del os.environ["SEMPLAN_CACHE_DIR"]
+    else:
+        os.environ["SEMPLAN_CACHE_DIR"] = before

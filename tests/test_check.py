@@ -7,7 +7,6 @@ tester did, and checks what `semplan similar`, `semplan index` and `semplan chec
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import sqlite3
@@ -18,18 +17,6 @@ from cli_runner import semplan
 from test_integrity import corrupt_table, faiss_path, scramble
 
 from semplan.store import MANIFEST
-
-
-@pytest.fixture(scope="module")
-def cache_env(e5_encoder):
-    """Share the session's embedding cache, so the CLI does not encode the corpus again."""
-    before = os.environ.get("SEMPLAN_CACHE_DIR")
-    os.environ["SEMPLAN_CACHE_DIR"] = str(Path(e5_encoder.cache_path).parent)
-    yield
-    if before is None:
-        del os.environ["SEMPLAN_CACHE_DIR"]
-    else:
-        os.environ["SEMPLAN_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="module")

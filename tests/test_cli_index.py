@@ -23,18 +23,6 @@ from semplan.store import Corpus
 
 
 @pytest.fixture(scope="module")
-def cache_env(e5_encoder):
-    """Share the session's embedding cache, so the CLI does not encode the corpus again."""
-    before = os.environ.get("SEMPLAN_CACHE_DIR")
-    os.environ["SEMPLAN_CACHE_DIR"] = str(Path(e5_encoder.cache_path).parent)
-    yield os.environ["SEMPLAN_CACHE_DIR"]
-    if before is None:
-        del os.environ["SEMPLAN_CACHE_DIR"]
-    else:
-        os.environ["SEMPLAN_CACHE_DIR"] = before
-
-
-@pytest.fixture(scope="module")
 def index_dir(tmp_path_factory, cache_env, sample_dir):
     directory = tmp_path_factory.mktemp("cli") / "index"
     code, out, err = semplan("index", str(sample_dir), "--out", str(directory))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -373,18 +372,6 @@ def test_dev_gold_loads(dev_gold):
 
 
 # ---------------------------------------------------------------- end to end: real model, real index
-
-
-@pytest.fixture(scope="module")
-def cache_env(e5_encoder):
-    """Share the session's embedding cache, so CLI runs do not encode the same texts again."""
-    before = os.environ.get("SEMPLAN_CACHE_DIR")
-    os.environ["SEMPLAN_CACHE_DIR"] = str(Path(e5_encoder.cache_path).parent)
-    yield
-    if before is None:
-        del os.environ["SEMPLAN_CACHE_DIR"]
-    else:
-        os.environ["SEMPLAN_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ and options, stored by `semplan index` (migration m004) and listed by `semplan p
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 
@@ -124,17 +123,6 @@ def test_bad_sidecar_is_an_input_error(tmp_path, content, message):
 
 
 # ------------------------------------------------------------------ stored by `semplan index`
-
-
-@pytest.fixture(scope="module")
-def cache_env(e5_encoder):
-    before = os.environ.get("SEMPLAN_CACHE_DIR")
-    os.environ["SEMPLAN_CACHE_DIR"] = str(Path(e5_encoder.cache_path).parent)
-    yield
-    if before is None:
-        del os.environ["SEMPLAN_CACHE_DIR"]
-    else:
-        os.environ["SEMPLAN_CACHE_DIR"] = before
 
 
 def plans_json(index: Path) -> dict[str, dict]:
