@@ -280,6 +280,7 @@ def update_index(
             except BaseException:
                 stored_nothing = not exists and not corpus.plans()
                 raise
+            stored_nothing = not exists and not corpus.plans()  # --keep-going, and every input failed
             return IndexUpdate(
                 directory, removed, added, dict(corpus.manifest["counts"]), corpus.manifest["index"]["kind"],
                 str(corpus.model_identity["model"]),

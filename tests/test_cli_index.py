@@ -397,3 +397,15 @@ def test_failed_first_run_leaves_no_index(tmp_path, cache_env):
     assert code == 1 and err == f"Error: {tmp_path / 'plans' / 'typo.txt'}: no such file\n"
     code, _, err = semplan("index", str(plan), "--out", str(directory), "--ann-threshold", "1000")
     assert code == 0, err
+
+
+def test_keep_going_run_where_every_input_fails_leaves_no_index(tmp_path):
+    """A first `index --keep-going` whose every file failed stored nothing: it must leave no empty
+    index behind, which would then refuse the corrected command's --model and --ann-threshold."""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    directory = tmp_path / "index"
+    code, _, err = semplan("index", str(empty), str(tmp_path / "missing.txt"), "--keep-going", "--out", str(directory))
+    assert code == 1
+    assert err.splitlines()[-1].startswith("Error: 2 input(s) could not be indexed: ")
+    assert not directory.exists()
