@@ -377,3 +377,35 @@ def test_every_priority_shows_its_evidence_with_shared_terms_marked(sample_repor
     assert "<mark>" in dom and "weakest covering plan" in dom
     # the marks are escaped text, never markup from a clause
     assert "<mark><" not in dom
+
+
+def test_report_md_carries_the_evidence_and_the_formula(sample_report):
+    """report.md showed priorities and tiers without the evidence behind them, and left the formula
+    out: a reader of the text report could not check a "shared by all" claim."""
+    _, out, _ = sample_report
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    section = markdown.split("## Evidence for shared priorities", 1)[1].split("\n## ", 1)[0]
+    shared = [p for p in data["priorities"] if p["tier"] != "unique"]
+    for priority in shared:
+        heading = f"### P{priority['priority_id']} "
+        assert heading in section
+        rows = section.split(heading, 1)[1].split("\n### ", 1)[0]
+        shown = [line.split(" | ")[:3] for line in rows.splitlines() if line.startswith("| ") and "---" not in line][1:]
+        assert len(shown) == len(priority["evidence"])
+        for (plan, verdict, score), evidence in zip(shown, priority["evidence"]):
+            assert plan == f"| {evidence['plan']}"
+            assert verdict == evidence["verdict"] + ("" if evidence["covers"] else " (weak)")
+            assert abs(float(score) - evidence["score"]) < 0.001  # report.json rounds to four places
+    assert "**" in section  # shared terms in bold
+    if data.get("formula"):
+        assert "## Formula" in markdown
+
+
+def test_evidence_cell_marks_shared_terms_in_bold_and_keeps_spaces():
+    from semplan.report.markdown import markdown_marked
+    from semplan.report.view import EvidenceView
+
+    evidence = EvidenceView(plan_id="a", clause_id="a#1", score=0.9, verdict="same", covers=True, shared_terms=("ban",),
+                            marked_text="", marked_core="", text="a ban on *paid*\ntutoring", shared_spans=((2, 5),))
+    assert markdown_marked(evidence) == "a **ban** on \\*paid\\* tutoring"

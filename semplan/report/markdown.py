@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from semplan._fs import write_text_atomic
-from semplan.report.view import ReportView, jinja_environment
+from semplan.report.view import EvidenceView, ReportView, jinja_environment
+from semplan.shared_terms import highlight_with
 
 # Characters that start Markdown syntax inline: emphasis, code spans, links and images (`[x](…)`,
 # `![x](…)`), strikethrough, table cells. A backslash makes each literal (CommonMark §2.4).
@@ -22,8 +23,11 @@ def markdown_cell(value: object) -> str:
     Plan ids come from file names and clause text from scraped pages, so either may hold
     `<img onerror=…>` or `[x](javascript:…)`; they must reach the reader as text.
     """
-    text = " ".join(str(value).split())
-    text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+    return _escaped(" ".join(str(value).split()))
+
+
+def _escaped(text: str) -> str:
+    text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", re.sub(r"\s+", " ", text))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -35,12 +39,19 @@ def markdown_code(value: object) -> str:
     return f"{fence}{padding}{text}{padding}{fence}"
 
 
+def markdown_marked(evidence: EvidenceView) -> str:
+    """The evidence clause as a table cell, the terms it shares with the core in bold."""
+    marked = highlight_with(evidence.text, evidence.shared_spans, lambda piece: f"**{_escaped(piece)}**", _escaped)
+    return marked.strip()
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Any:
     # Markdown: no autoescaping; cells are escaped by the `cell` filter instead.
     environment = jinja_environment(autoescape=False, keep_trailing_newline=True)
     environment.filters["cell"] = markdown_cell
     environment.filters["code"] = markdown_code
+    environment.filters["marked"] = markdown_marked
     return environment
 
 

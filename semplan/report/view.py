@@ -79,6 +79,8 @@ class EvidenceView:
     covers: bool
     shared_terms: tuple[str, ...]
     marked_text: Any  # markupsafe.Markup: the clause, shared terms in <mark>
+    text: str  # the clause, for writers that mark `shared_spans` their own way
+    shared_spans: tuple[tuple[int, int], ...]  # the shared terms' offsets in `text`
     marked_core: Any  # the core clause, the same terms in <mark>
 
 
@@ -250,6 +252,8 @@ def _evidence_view(analysis: PriorityAnalysis, priority: Priority, evidence: Any
         covers=evidence.covers,
         shared_terms=evidence.shared_terms,
         marked_text=Markup(highlight_with(text, shared.spans_b, mark, plain)),
+        text=text,
+        shared_spans=tuple(shared.spans_b),
         marked_core=Markup(highlight_with(core, shared.spans_a, mark, plain)),
     )
 
