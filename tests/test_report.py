@@ -393,7 +393,7 @@ def test_report_md_carries_the_evidence_and_the_formula(sample_report):
         rows = section.split(heading, 1)[1].split("\n### ", 1)[0]
         shown = [line.split(" | ")[:3] for line in rows.splitlines() if line.startswith("| ") and "---" not in line][1:]
         assert len(shown) == len(priority["evidence"])
-        for (plan, verdict, score), evidence in zip(shown, priority["evidence"]):
+        for (plan, verdict, score), evidence in zip(shown, priority["evidence"], strict=True):
             assert plan == f"| {evidence['plan']}"
             assert verdict == evidence["verdict"] + ("" if evidence["covers"] else " (weak)")
             assert abs(float(score) - evidence["score"]) < 0.001  # report.json rounds to four places
