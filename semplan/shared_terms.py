@@ -106,13 +106,32 @@ def _common_runs(a: str, b: str) -> set[str]:
     return runs
 
 
+@lru_cache(maxsize=4096)
+def _word_boundaries(folded: str) -> frozenset[int]:
+    return frozenset(offset for _, start, end in _tokenizer().tokenize(folded) for offset in (start, end))
+
+
+def _trimmed_to_words(run: str, a: str, b: str) -> str:
+    """`run` without the edge characters that are inside a longer word in both texts: 扩大普惠性
+    and 加大普惠性 share 大普惠性, but what they share as words is 普惠性. (An edge that is a word
+    boundary in one text stays: jieba cuts the same phrase differently in different contexts.)"""
+    start_a, start_b = a.find(run), b.find(run)
+    bounds_a, bounds_b = _word_boundaries(a), _word_boundaries(b)
+    start, end = 0, len(run)
+    while start < end and not (start_a + start in bounds_a or start_b + start in bounds_b):
+        start += 1
+    while end > start and not (start_a + end in bounds_a or start_b + end in bounds_b):
+        end -= 1
+    return run[start:end] if end - start >= MIN_COMMON_RUN else ""
+
+
 def shared_terms(text_a: str, text_b: str) -> SharedTerms:
     """What `text_a` and `text_b` share (see the module docstring)."""
     a, b = fold(text_a), fold(text_b)
     terms = set(_words(a) & _words(b))
     terms |= set(_NUMBER.findall(a)) & set(_NUMBER.findall(b))
     stops = _stop_words()
-    for run in _common_runs(a, b):
+    for run in filter(None, (_trimmed_to_words(run, a, b) for run in _common_runs(a, b))):
         # a run made of stop words and words already found adds nothing
         if not any(run in term for term in terms) and any(
             word not in stops and len(word) >= 2 for word, _, _ in _tokenizer().tokenize(run)

@@ -51,3 +51,12 @@ def test_the_committed_calibration_is_the_one_eval_recomputes(e5_encoder, dev_go
     assert result.held_out["same"]["precision"] >= 0.65
     assert result.held_out["same"]["recall"] >= 0.6
     assert result.gold_check["not_different_recall"] >= 0.9
+
+
+def test_a_shared_run_is_cut_at_word_boundaries():
+    """扩大普惠性 and 加大普惠性 share the characters 大普惠性; the report bolded 大普惠性, half of
+    another word in each text. What they share as words is 普惠性 (here inside 普惠性民办)."""
+    core = "规范城镇小区配套幼儿园建设使用,支持普惠性民办园发展,着力扩大普惠性学前教育资源。"
+    other = "加大普惠性民办幼儿园扶持力度,确保全市公办幼儿园和普惠性民办幼儿园在园幼儿占比"
+    assert shared_terms(core, other).terms == ("幼儿园", "普惠性民办")
+    assert shared_terms("推广安吉游戏经验", "学习安吉游戏做法").terms == ("安吉游戏",)
