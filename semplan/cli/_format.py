@@ -1,0 +1,194 @@
+"""Terminal text that fits: widths in display columns, lines wrapped or cut to the terminal.
+
+Every command's text output goes through here. A line is built from styled pieces
+(`Piece`: text and click.style keywords) so that wrapping and cutting count only what the
+terminal shows: a CJK character takes two columns, a combining mark none, colour codes none.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from semplan.cli import shown
+
+# Without a terminal (a pipe, a file, a test) lines are cut to this width unless --width or COLUMNS says otherwise.
+DEFAULT_WIDTH = 100
+MIN_WIDTH = 40
+ELLIPSIS = "…"
+
+
+def char_width(ch: str) -> int:
+    """Columns a terminal gives `ch`: 2 for wide and full-width (CJK) characters, 0 for combining marks and format
+    characters (zero-width joiners, soft hyphens), else 1."""
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal (plain text: no escape sequences)."""
+    return sum(char_width(ch) for ch in text)
+
+
+def last_columns(text: str, width: int) -> str:
+    """The longest tail of `text` that fits in `width` columns."""
+    used = 0
+    for start in range(len(text) - 1, -1, -1):
+        used += char_width(text[start])
+        if used > width:
+            return text[start + 1 :]
+    return text
+
+
+def first_columns(text: str, width: int) -> str:
+    """The longest head of `text` that fits in `width` columns."""
+    used = 0
+    for end, ch in enumerate(text):
+        used += char_width(ch)
+        if used > width:
+            return text[:end]
+    return text
+
+
+def terminal_width(requested: int | None = None) -> int:
+    """The width to fit lines to: --width, else $COLUMNS, else the terminal's, else DEFAULT_WIDTH when stdout is
+    not a terminal."""
+    if requested:
+        return max(MIN_WIDTH, requested)
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return max(MIN_WIDTH, int(columns))
+    if sys.stdout is not None and sys.stdout.isatty():
+        return max(MIN_WIDTH, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
+    return DEFAULT_WIDTH
+
+
+width_option = click.option(
+    "--width", "width", type=click.IntRange(min=MIN_WIDTH), default=None, metavar="COLUMNS",
+    help=f"Fit text output to this many columns [default: the terminal's, or $COLUMNS, or {DEFAULT_WIDTH}].",
+)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of text with one style (click.style keywords); control characters are escaped when it is shown."""
+
+    text: str
+    style: dict[str, Any] = field(default_factory=dict)
+
+    def styled(self, text: str) -> str:
+        return click.style(text, **self.style) if self.style and text else text
+
+
+def pieces(*parts: str | Piece) -> list[Piece]:
+    """Plain strings and pieces as pieces, their text made safe for a terminal line (`shown`)."""
+    given = [part if isinstance(part, Piece) else Piece(part) for part in parts]
+    return [Piece(shown(piece.text), piece.style) for piece in given]
+
+
+def _breaks(text: str, width: int) -> list[tuple[int, int]]:
+    """(start, end) of each line of `text` broken at `width` columns: at a space when a Latin word would be cut
+    (and the space is not far back), anywhere in CJK text."""
+    lines = []
+    start, used, position = 0, 0, 0
+    while position < len(text):
+        cost = char_width(text[position])
+        if used + cost <= width or position == start:
+            used += cost
+            position += 1
+            continue
+        end = position
+        space = text.rfind(" ", start, position)
+        if text[position] != " " and cost == 1 and space > start and display_width(text[space:position]) < width // 3:
+            end = space
+        lines.append((start, end))
+        start = end
+        while start < len(text) and text[start] == " ":
+            start += 1
+        position, used = start, 0
+    if start < len(text) or not lines:
+        lines.append((start, len(text)))
+    return lines
+
+
+def _render(parts: Sequence[Piece], start: int, end: int) -> str:
+    """The styled text of characters start…end of the pieces laid end to end."""
+    rendered, offset = [], 0
+    for piece in parts:
+        low, high = max(start, offset), min(end, offset + len(piece.text))
+        if low < high:
+            rendered.append(piece.styled(piece.text[low - offset : high - offset]))
+        offset += len(piece.text)
+    return "".join(rendered).rstrip(" ")
+
+
+def wrapped(parts: Sequence[str | Piece], width: int, indent: int = 0, first_indent: int | None = None) -> list[str]:
+    """The pieces as lines of at most `width` columns; continuation lines indented by `indent` spaces, the first by
+    `first_indent` (default `indent`)."""
+    first = indent if first_indent is None else first_indent
+    given = pieces(*parts)
+    text = "".join(piece.text for piece in given)
+    breaks = _breaks(text, max(1, width - max(first, indent)))
+    return [" " * (first if i == 0 else indent) + _render(given, start, end) for i, (start, end) in enumerate(breaks)]
+
+
+def cut(parts: Sequence[str | Piece], width: int) -> str:
+    """The pieces on one line of at most `width` columns, ending in `…` when something was left out."""
+    given = pieces(*parts)
+    text = "".join(piece.text for piece in given)
+    if display_width(text) <= width:
+        return _render(given, 0, len(text))
+    return _render(given, 0, len(first_columns(text, max(0, width - 1)))) + ELLIPSIS
+
+
+def padded(text: str, width: int, align: str = "<") -> str:
+    """Plain `text` cut to `width` columns and padded to exactly `width`."""
+    text = shown(" ".join(text.split()))
+    if display_width(text) > width:
+        text = first_columns(text, width - 1) + ELLIPSIS
+    room = " " * (width - display_width(text))
+    return room + text if align == ">" else text + room
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: a heading, a fixed width or `None` for a share of what is left, right or left aligned."""
+
+    heading: str
+    width: int | None = None
+    align: str = "<"
+    minimum: int = 8
+
+
+class Table:
+    """Rows of plain cells in columns fitted to a width: fixed columns keep their width, the flexible ones share
+    the rest (at least their minimum) and cut their cells with `…`."""
+
+    def __init__(self, columns: Sequence[Column], width: int, gap: int = 2):
+        self.columns = list(columns)
+        self.gap = gap
+        flexible = [column for column in self.columns if column.width is None]
+        fixed = sum(column.width or 0 for column in self.columns) + gap * (len(self.columns) - 1)
+        share = max(0, width - fixed) // max(1, len(flexible))
+        self.widths = [column.width if column.width is not None else max(column.minimum, share)
+                       for column in self.columns]
+
+    def line(self, cells: Sequence[str], style: Callable[[int, str], str] | None = None) -> str:
+        rendered = []
+        for i, (column, cell, width) in enumerate(zip(self.columns, cells, self.widths, strict=True)):
+            text = padded(cell, width, column.align)
+            if i == len(self.columns) - 1:
+                text = text.rstrip()
+            rendered.append(style(i, text) if style else text)
+        return (" " * self.gap).join(rendered)
+
+    def heading(self) -> str:
+        return self.line([column.heading for column in self.columns])
