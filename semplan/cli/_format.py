@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,24 +17,12 @@ from typing import Any
 import click
 
 from semplan.cli import shown
+from semplan.normalize import char_width, display_width
 
 # Without a terminal (a pipe, a file, a test) lines are cut to this width unless --width or COLUMNS says otherwise.
 DEFAULT_WIDTH = 100
 MIN_WIDTH = 40
 ELLIPSIS = "…"
-
-
-def char_width(ch: str) -> int:
-    """Columns a terminal gives `ch`: 2 for wide and full-width (CJK) characters, 0 for combining marks and format
-    characters (zero-width joiners, soft hyphens), else 1."""
-    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-
-
-def display_width(text: str) -> int:
-    """Columns `text` takes on a terminal (plain text: no escape sequences)."""
-    return sum(char_width(ch) for ch in text)
 
 
 def last_columns(text: str, width: int) -> str:
