@@ -275,16 +275,18 @@ class Searcher:
 
     def by_texts(
         self, texts: Sequence[str], k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
-        lexical: bool = False,
+        lexical: bool = False, query_ids: Sequence[str] | None = None,
     ) -> list[list[Hit]]:
         """`by_text` for many queries at once: one encoder batch and one index search for all of them, so a
-        script's hundred questions cost one model load. The answers are in the order of `texts`."""
+        script's hundred questions cost one model load. The answers are in the order of `texts`; `query_ids`
+        name the queries in errors (default: their 1-based positions)."""
         if not texts:
             return []
         self.corpus.check_plans(plans.named())
         query_texts = []
-        for number, text in enumerate(texts, start=1):
-            where = f"query {number}: " if len(texts) > 1 else ""
+        names = [str(n) for n in range(1, len(texts) + 1)] if query_ids is None else list(query_ids)
+        for name, text in zip(names, texts, strict=True):
+            where = f"query {name}: " if len(texts) > 1 or query_ids is not None else ""
             if not text or not text.strip():
                 raise InvalidArgument(f"{where}the query text is empty")
             query_text = mask_names(matching_text(text))  # as the clauses were encoded

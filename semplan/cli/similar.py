@@ -75,7 +75,8 @@ def command(text, directory, clause_id, plan_id, queries_file, k, only_plans, ex
             if plan_id is not None:
                 print_alignment(searcher.align(plan_id, keep_different=all_matches, **options), style, width)
             elif queries is not None:
-                answers = searcher.by_texts([query.text for query in queries], k, **options)
+                answers = searcher.by_texts([query.text for query in queries], k, **options,
+                                            query_ids=[query.query_id for query in queries])
                 print_batch(corpus, queries, answers, style, context_width, width)
             elif clause_id is not None:
                 hits = searcher.by_clause(clause_id, k, **options)
