@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,11 @@ def wrapped(parts: Sequence[str | Piece], width: int, indent: int = 0, first_ind
     text = "".join(piece.text for piece in given)
     breaks = _breaks(text, max(1, width - max(first, indent)))
     return [" " * (first if i == 0 else indent) + _render(given, start, end) for i, (start, end) in enumerate(breaks)]
+
+
+def echo_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 def cut(parts: Sequence[str | Piece], width: int) -> str:

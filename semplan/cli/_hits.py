@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import click
 
 from semplan._csv import SafeWriter
-from semplan.cli._format import Piece, cut, first_columns, last_columns, wrapped
+from semplan.cli._format import Piece, cut, echo_lines, first_columns, last_columns, wrapped
 
 HIT_CSV_FIELDS = ("rank", "score", "verdict", "plan", "clause_id", "kind", "section", "item", "path", "text", "spans",
                   "shared_terms")
@@ -24,21 +25,26 @@ def _csv_row(hit, rank: int) -> list:
     return [row[field] for field in HIT_CSV_FIELDS]
 
 
+def _print_data(style: str, records: Callable[[], Any], fields: Sequence[str], rows: Callable[[], Iterable]) -> bool:
+    """Print `records()` as JSON or `rows()` under `fields` as CSV, as `style` says; False for text output."""
+    if style == "json":
+        click.echo(json.dumps(records(), ensure_ascii=False, indent=2))
+    elif style == "csv":
+        writer = SafeWriter(sys.stdout)
+        writer.writerow(fields)
+        writer.writerows(rows())
+    return style in ("json", "csv")
+
+
 def print_hits(corpus, hits, style: str, context_width: int, width: int, query=None) -> None:
     """One query's hits; `query` (a Hit for the stored clause searched with) is echoed first in text output."""
-    if style == "json":
-        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
-        return
-    if style == "csv":
-        writer = SafeWriter(sys.stdout)
-        writer.writerow(HIT_CSV_FIELDS)
-        writer.writerows(_csv_row(hit, rank) for rank, hit in enumerate(hits, start=1))
+    if _print_data(style, lambda: [hit.to_dict() for hit in hits], HIT_CSV_FIELDS,
+                   lambda: (_csv_row(hit, rank) for rank, hit in enumerate(hits, start=1))):
         return
     if query is not None:
         click.echo(cut([Piece("query", {"bold": True}), "  ", Piece(query.clause_id, {"bold": True}), "  ",
                         query.path], width))
-        for line in wrapped([Piece(query.text, {"fg": "cyan"})], width, indent=INDENT):
-            click.echo(line)
+        echo_lines(wrapped([Piece(query.text, {"fg": "cyan"})], width, indent=INDENT))
         click.echo()
     if not hits:
         click.echo("no matching clauses", err=True)
@@ -50,23 +56,17 @@ def print_hits(corpus, hits, style: str, context_width: int, width: int, query=N
 def _print_hit(corpus, rank: int, hit, context_width: int, width: int) -> None:
     click.echo(cut([f"{rank:>3}. {hit.score:.3f} {_verdict(hit)}  ", Piece(hit.clause_id, {"bold": True}),
                     f"  {hit.path}"], width))
-    for line in wrapped(_in_context(corpus, hit, context_width), width, indent=INDENT):
-        click.echo(line)
+    echo_lines(wrapped(_in_context(corpus, hit, context_width), width, indent=INDENT))
 
 
 def print_batch(corpus, queries, answers, style: str, context_width: int, width: int) -> None:
     """Many free-text queries' hits, keyed by query id: a JSON object, a long CSV, or a section per query."""
-    if style == "json":
-        keyed = {query.query_id: {"text": query.text, "hits": [hit.to_dict() for hit in hits]}
-                 for query, hits in zip(queries, answers, strict=True)}
-        click.echo(json.dumps(keyed, ensure_ascii=False, indent=2))
-        return
-    if style == "csv":
-        writer = SafeWriter(sys.stdout)
-        writer.writerow(("query_id", "query", *HIT_CSV_FIELDS))
-        for query, hits in zip(queries, answers, strict=True):
-            writer.writerows([query.query_id, query.text, *_csv_row(hit, rank)]
-                             for rank, hit in enumerate(hits, start=1))
+    pairs = list(zip(queries, answers, strict=True))
+    if _print_data(style, lambda: {query.query_id: {"text": query.text, "hits": [hit.to_dict() for hit in hits]}
+                                   for query, hits in pairs},
+                   ("query_id", "query", *HIT_CSV_FIELDS),
+                   lambda: ([query.query_id, query.text, *_csv_row(hit, rank)]
+                            for query, hits in pairs for rank, hit in enumerate(hits, start=1))):
         return
     for number, (query, hits) in enumerate(zip(queries, answers, strict=True)):
         if number:
@@ -104,23 +104,16 @@ def _marked(text: str, spans: Sequence[tuple[int, int]], colour: str) -> list[Pi
 
 
 def print_alignment(rows, style: str, width: int) -> None:
-    if style == "json":
-        click.echo(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2))
-        return
-    if style == "csv":
-        writer = SafeWriter(sys.stdout)
-        writer.writerow(ALIGN_CSV_FIELDS)
-        for row in rows:
-            for plan, hit in row.matches.items():
-                writer.writerow([row.clause.clause_id, row.clause.path, row.clause.text, plan,
-                                 hit.clause_id if hit else "", hit.path if hit else "", hit.text if hit else "",
-                                 round(hit.score, 4) if hit else "", (hit.verdict or "") if hit else "",
-                                 " ".join(hit.shared_terms) if hit else ""])
+    if _print_data(style, lambda: [row.to_dict() for row in rows], ALIGN_CSV_FIELDS,
+                   lambda: ([row.clause.clause_id, row.clause.path, row.clause.text, plan,
+                             hit.clause_id if hit else "", hit.path if hit else "", hit.text if hit else "",
+                             round(hit.score, 4) if hit else "", (hit.verdict or "") if hit else "",
+                             " ".join(hit.shared_terms) if hit else ""]
+                            for row in rows for plan, hit in row.matches.items())):
         return
     for row in rows:
         click.echo(cut([Piece(row.clause.clause_id, {"bold": True}), f"  {row.clause.path}"], width))
-        for line in wrapped([Piece(row.clause.text, {"fg": "cyan"})], width, indent=2):
-            click.echo(line)
+        echo_lines(wrapped([Piece(row.clause.text, {"fg": "cyan"})], width, indent=2))
         for plan, hit in row.matches.items():
             if hit is None:
                 click.echo(cut([f"    {'—':>5}  {plan}  (no match, or only a `different` one)"], width))

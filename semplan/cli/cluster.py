@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from semplan.cli._clustering import clustering_arguments, clustering_options
-from semplan.cli._format import Column, Piece, Table, cut, terminal_width, width_option, wrapped
+from semplan.cli._format import Column, Piece, Table, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
 
 if TYPE_CHECKING:
@@ -59,8 +59,7 @@ COLUMNS = (Column("id", 4, ">"), Column("tier", 7), Column("plans", 5, ">"), Col
 
 
 def _print_table(analysis: PriorityAnalysis, width: int) -> None:
-    for line in wrapped([analysis.summary()], width):
-        click.echo(line)
+    echo_lines(wrapped([analysis.summary()], width))
     table = Table(COLUMNS, width)
     click.echo(table.heading())
     for priority in analysis.priorities:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from semplan.cli._format import Piece, cut, terminal_width, width_option, wrapped
+from semplan.cli._format import Piece, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
 
 CSV_FIELDS = ("status", "moved", "score", "shared", "section", "a_clause_id", "a_path", "a_text",
@@ -83,21 +83,16 @@ def _print_csv(comparison) -> None:
 def _print_text(comparison, show_all: bool, width: int) -> None:
     for side, plan in (("A", comparison.a), ("B", comparison.b)):
         click.echo(cut([f"{side}  ", Piece(plan.plan_id, {"bold": True}), f"  {plan.describe()}"], width))
-    _echo(wrapped([comparison.summary_line()], width))
+    echo_lines(wrapped([comparison.summary_line()], width))
     counts_by_section = {row["section"]: row for row in comparison.sections()}
     for section, pairs in comparison.by_section():
         row = counts_by_section[section]
         counts = ", ".join(f"{row[status]} {status}" for status in MARKS if row[status])
         click.echo()
-        _echo(wrapped([Piece(section or "(before the first section)", {"bold": True}), f"  [{counts}]"], width))
+        echo_lines(wrapped([Piece(section or "(before the first section)", {"bold": True}), f"  [{counts}]"], width))
         for pair in pairs:
             if show_all or pair.status != "same" or pair.moved:
                 _print_pair(pair, width)
-
-
-def _echo(lines: list[str]) -> None:
-    for line in lines:
-        click.echo(line)
 
 
 def _print_pair(pair, width: int) -> None:
@@ -112,9 +107,9 @@ def _print_pair(pair, width: int) -> None:
         ids = (pair.b or pair.a).clause_id
         text = (pair.b or pair.a).text
     click.echo(cut(["  ", mark, f" {ids}  {pair.score:.3f}", *moved], width))
-    _echo(wrapped([text], width, indent=6))
+    echo_lines(wrapped([text], width, indent=6))
     if pair.figures:
-        _echo(wrapped([f"figures: {'; '.join(str(change) for change in pair.figures)}"], width, indent=6))
+        echo_lines(wrapped([f"figures: {'; '.join(str(change) for change in pair.figures)}"], width, indent=6))
     if pair.closest is not None:
         closest = f"closest in {'A' if pair.status == 'added' else 'B'}: {pair.closest.clause_id} {pair.closest.text}"
         click.echo(cut([" " * 6, Piece(closest, {"dim": True})], width))

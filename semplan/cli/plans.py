@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from semplan.cli._format import Piece, cut, terminal_width, width_option, wrapped
+from semplan.cli._format import Piece, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
 from semplan.metadata import FIELDS, LEVELS
 
@@ -87,5 +87,4 @@ def command(directory: str, as_json: bool, as_csv: bool, width: int | None) -> N
         for row in rows:
             click.echo(cut([Piece(row["plan_id"], {"bold": True}),
                             f"  {metadata[row['plan_id']].describe()}  ({row['n_clauses']} clauses)"], width))
-            for line in wrapped([row["title"] or ""], width, indent=2) if row["title"] else ():
-                click.echo(line)
+            echo_lines(wrapped([row["title"]], width, indent=2) if row["title"] else [])

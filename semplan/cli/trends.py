@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from semplan.cli._clustering import clustering_arguments, clustering_options
-from semplan.cli._format import cut, padded, terminal_width, width_option, wrapped
+from semplan.cli._format import cut, echo_lines, padded, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
 
 
@@ -85,6 +85,5 @@ def _print_text(trends, analysis, width: int) -> None:
         new = ", ".join(f"P{p} {analysis.priority(p).label}" for p in change.new) or "none"
         dropped = ", ".join(f"P{p} {analysis.priority(p).label}" for p in change.dropped) or "none"
         click.echo()
-        for line in [*wrapped([f"{change.group}: new {new}"], width, indent=len(change.group) + 2),
-                     *wrapped([f"dropped {dropped}"], width, indent=len(change.group) + 2)]:
-            click.echo(line)
+        echo_lines(wrapped([f"{change.group}: new {new}"], width, indent=len(change.group) + 2, first_indent=0))
+        echo_lines(wrapped([f"dropped {dropped}"], width, indent=len(change.group) + 2))
