@@ -1,7 +1,7 @@
 """The report's charts as static inline SVG: they print, need no script library, and every label is drawn.
 
-The page used to inline the whole plotly.js (4.8 MB of a 5.4 MB page) to draw three heatmaps
-and a scatter whose names showed only on hover. Here each cell carries its count as text and
+The page used to inline the whole plotly.js (most of the page: docs/analyst-output.md) to draw
+three heatmaps and a scatter whose names showed only on hover. Here each cell carries its count as text and
 a `<title>` for the hover, rows are labelled with the priority's name, and the map's priority
 labels are placed where they cover no other label and as few dots as possible. All text is
 escaped (markupsafe), so clause text can never become markup.
