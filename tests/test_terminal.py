@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from cli_runner import semplan
 
-from semplan.cli._format import Column, Piece, Table, cut, padded, terminal_width, wrapped
+from semplan.cli._format import Piece, cut, terminal_width, wrapped
+from semplan.cli._table import Column, Table, padded
 from semplan.normalize import display_width
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from semplan.cli._clustering import clustering_arguments, clustering_options
-from semplan.cli._format import Column, Piece, Table, cut, echo_lines, terminal_width, width_option, wrapped
+from semplan.cli._format import Piece, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
+from semplan.cli._table import Column, Table
 
 if TYPE_CHECKING:
     from semplan.cluster import PriorityAnalysis

@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from semplan.cli._clustering import clustering_arguments, clustering_options
-from semplan.cli._format import cut, echo_lines, padded, terminal_width, width_option, wrapped
+from semplan.cli._format import cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
+from semplan.cli._table import padded
 
 
 @click.command(name="trends")
