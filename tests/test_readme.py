@@ -57,7 +57,7 @@ def test_every_semplan_line_of_the_command_lists_runs(readme_runner):
 
     lines = command_lines((REPO / "README.md").read_text(encoding="utf-8"))
     runnable = [line for line, reason in lines if reason is None]
-    assert len(runnable) >= 15, "the README's command list is checked"
+    assert len(runnable) >= 12, "the README's command list is checked"
     for line in runnable:
         code, out, err = readme_runner(line)
         assert code == 0, f"README: `{line}` failed: {err.strip()[-500:]}"
