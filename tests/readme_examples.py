@@ -134,7 +134,7 @@ class Runner:
                 word = str(index)
             elif word.startswith("out/"):
                 word = str(self.work / word)
-            elif (REPO / word).exists() and not word.startswith("-"):
+            elif "/" in word and (REPO / word).exists():  # a path into the repository, not a word like `models`
                 word = str(REPO / word)
             argv.append(word)
         return argv
