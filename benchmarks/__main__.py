@@ -1,4 +1,4 @@
-"""python -m benchmarks [encode|memory|reindex|search|cluster|all] [--quick] [--check] [--json OUT]
+"""python -m benchmarks [encode|memory|reindex|search|cluster|queries|all] [--quick] [--check] [--json OUT]
 
 Prints one table per section and writes every figure, with the machine's description, as JSON
 (default: benchmarks/results/SECTION-TIMESTAMP.json, git-ignored).
@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BASELINE_FILE = HERE / "baseline.json"
 RESULTS_DIR = HERE / "results"
-SECTIONS = ("encode", "memory", "reindex", "search", "cluster")
+SECTIONS = ("encode", "memory", "reindex", "search", "cluster", "queries")
 # Columns shown in the tables (everything is in the JSON).
 COLUMNS = {
     "encode": (

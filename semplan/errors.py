@@ -23,7 +23,7 @@ class NotFound(SemplanError, KeyError):
 
 
 class InputError(SemplanError):
-    """A plan file is missing, empty, binary or in a format semplan cannot read."""
+    """A plan file (or a file of queries) is missing, empty, binary or in a format semplan cannot read."""
 
 
 class ModelError(SemplanError):

@@ -74,3 +74,16 @@ def matching_text(text: str) -> str:
     folded = _SPACE_BEFORE_PUNCT.sub("", folded)
     folded = _DASH_BETWEEN_DIGITS.sub("-", folded)
     return _FOOTNOTE_REFERENCE.sub("", folded)
+
+
+def char_width(ch: str) -> int:
+    """Columns a terminal (or a monospaced cell) gives `ch`: 2 for wide and full-width (CJK) characters, 0 for
+    combining marks and format characters (zero-width joiners, soft hyphens), else 1."""
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: CJK characters count two (plain text: no escape sequences)."""
+    return sum(char_width(ch) for ch in text)

@@ -13,15 +13,18 @@ the fused one.
 
 from __future__ import annotations
 
+import json
+import os
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from semplan.encode import Encoder
-from semplan.errors import InvalidArgument
+from semplan.errors import InputError, InvalidArgument
 from semplan.mask import mask_names
 from semplan.normalize import matching_text
 from semplan.segment import Clause
@@ -131,6 +134,59 @@ def context(source_text: str, spans: Sequence[tuple[int, int]], width: int = 30)
     return before, after
 
 
+@dataclass(frozen=True)
+class Query:
+    """One query of a batch: its id (given, or its line number) and its text."""
+
+    query_id: str
+    text: str
+
+
+def read_queries(path: str | os.PathLike) -> list[Query]:
+    """The queries of a file: one a line (its id is its line number; blank lines are skipped), or JSON Lines of
+    `{"id": …, "text": …}` objects when the first non-blank line starts with `{` (an object without an id gets its
+    line number). A missing, unreadable or empty file, a bad JSON line or a repeated id is an InputError naming the
+    line."""
+    name = os.fspath(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise InputError(f"{name}: cannot read the queries file ({error.strerror or error})") from error
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise InputError(f"{name}: the queries file is not UTF-8 (byte {error.start})") from error
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    if not numbered:
+        raise InputError(f"{name}: the queries file has no queries")
+    if not numbered[0][1].lstrip().startswith("{"):
+        queries = [Query(str(number), line.strip()) for number, line in numbered]
+    else:
+        queries = [_json_query(name, number, line) for number, line in numbered]
+    seen: dict[str, int] = {}
+    for (number, _), query in zip(numbered, queries, strict=True):
+        if query.query_id in seen:
+            raise InputError(f"{name} line {number}: query id {query.query_id!r} repeats line {seen[query.query_id]}")
+        seen[query.query_id] = number
+    return queries
+
+
+def _json_query(name: str, number: int, line: str) -> Query:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{name} line {number}: not valid JSON ({error.msg})") from error
+    if not isinstance(record, dict):
+        raise InputError(f"{name} line {number}: expected a JSON object with \"text\"")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"{name} line {number}: \"text\" must be a non-empty string")
+    query_id = record.get("id", number)
+    if not isinstance(query_id, (str, int)) or isinstance(query_id, bool) or str(query_id) == "":
+        raise InputError(f"{name} line {number}: \"id\" must be a non-empty string or a number")
+    return Query(str(query_id), text)
+
+
 def reciprocal_rank_fusion(*rankings: Sequence[int]) -> dict[int, float]:
     """Σ 1/(RRF_K + rank) over the rankings each id appears in (ranks from 1)."""
     fused: dict[int, float] = {}
@@ -215,17 +271,34 @@ class Searcher:
         lexical: bool = False,
     ) -> list[Hit]:
         """The k clauses closest to a free-text query (any language), best first."""
-        if not text or not text.strip():
-            raise InvalidArgument("the query text is empty")
+        return self.by_texts([text], k, plans=plans, min_score=min_score, lexical=lexical)[0]
+
+    def by_texts(
+        self, texts: Sequence[str], k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
+        lexical: bool = False, query_ids: Sequence[str] | None = None,
+    ) -> list[list[Hit]]:
+        """`by_text` for many queries at once: one encoder batch and one index search for all of them, so a
+        script's hundred questions cost one model load. The answers are in the order of `texts`; `query_ids`
+        name the queries in errors (default: their 1-based positions)."""
+        if not texts:
+            return []
         self.corpus.check_plans(plans.named())
-        query_text = mask_names(matching_text(text))  # as the clauses were encoded
-        # A query of zero-width spaces or control characters normalises to (next to) nothing; its
-        # "nearest" clauses would be noise presented as an answer.
-        if not any(unicodedata.category(ch)[0] in "LN" for ch in query_text):
-            raise InvalidArgument("the query text has no letters or digits")
-        vector = np.asarray(self.encoder.encode_queries([query_text]), dtype=np.float32)[0]
-        hits = self.by_vector(vector, k, plans=plans, min_score=min_score, lexical_texts=[query_text] if lexical else None)
-        return [hit.explained_by(text) for hit in hits]
+        query_texts = []
+        names = [str(n) for n in range(1, len(texts) + 1)] if query_ids is None else list(query_ids)
+        for name, text in zip(names, texts, strict=True):
+            where = f"query {name}: " if len(texts) > 1 or query_ids is not None else ""
+            if not text or not text.strip():
+                raise InvalidArgument(f"{where}the query text is empty")
+            query_text = mask_names(matching_text(text))  # as the clauses were encoded
+            # A query of zero-width spaces or control characters normalises to (next to) nothing; its
+            # "nearest" clauses would be noise presented as an answer.
+            if not any(unicodedata.category(ch)[0] in "LN" for ch in query_text):
+                raise InvalidArgument(f"{where}the query text has no letters or digits")
+            query_texts.append(query_text)
+        vectors = np.asarray(self.encoder.encode_queries(query_texts), dtype=np.float32)
+        answers = self.by_vectors(vectors, k, plans=plans, min_score=min_score,
+                                  lexical_texts=query_texts if lexical else None)
+        return [[hit.explained_by(text) for hit in hits] for text, hits in zip(texts, answers, strict=True)]
 
     def by_clause(
         self, clause_id: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,

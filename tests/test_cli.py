@@ -77,6 +77,6 @@ def test_bare_group_shows_its_help_and_fails():
 
 
 def test_cluster_table_shows_control_characters_escaped():
-    from semplan.cli.cluster import _fit
+    from semplan.cli._table import padded
 
-    assert _fit("加强\x1b]0;pwned\x07学前教育", 40).rstrip() == "加强\\x1b]0;pwned\\x07学前教育"
+    assert padded("加强\x1b]0;pwned\x07学前教育", 40).rstrip() == "加强\\x1b]0;pwned\\x07学前教育"

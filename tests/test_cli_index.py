@@ -143,7 +143,7 @@ def test_error_lines(index_dir, sample_dir, tmp_path, args, expected):
     ("args", "expected"),
     [
         (["similar", "text", "--clause", "a#1", "--index", "{index}"],
-         "give exactly one of TEXT, --clause PLAN#N or --plan PLAN (see: semplan similar --help)"),
+         "give exactly one of TEXT, --clause PLAN#N, --plan PLAN or --queries FILE (see: semplan similar --help)"),
         (["index", "--out", "{index}"],
          "give plan files or directories to index, or --remove PLAN (see: semplan index --help)"),
         (["index", "{sample}", "--out", "{index}", "--ann-threshold", "5"],

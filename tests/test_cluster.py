@@ -448,13 +448,17 @@ def test_assign_outliers_places_close_ones_and_drops_none(sample_corpus, sample_
 
 def test_cluster_cli_prints_the_table_and_json(sample_corpus):
     from semplan.cli import cli
+    from semplan.normalize import display_width
 
     runner = CliRunner()
     result = runner.invoke(cli, ["cluster", "--index", str(sample_corpus.directory)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "priorities over 5 plans" in lines[0]
-    assert lines[2].lstrip().startswith("P1 ")
+    # The summary wraps to the width (100 columns off a terminal); the table follows it.
+    heading = next(i for i, line in enumerate(lines) if line.lstrip().startswith("id  tier"))
+    assert lines[heading + 1].lstrip().startswith("P1 ")
+    assert max(display_width(line) for line in lines) <= 100
     result = runner.invoke(cli, ["cluster", "--index", str(sample_corpus.directory), "--json", "--seed", "7"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -24,7 +24,6 @@ from click.testing import CliRunner
 from semplan.cluster import find_priorities
 from semplan.report import REPORT_FILES, write_report
 from semplan.report.markdown import markdown_cell, markdown_code
-from semplan.report.plots import script_json
 from semplan.segment import Clause
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +39,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-    # Lets plotly finish drawing before the DOM dump or the screenshot is taken.
+    # Lets the page finish loading before the DOM dump or the screenshot is taken.
     "--virtual-time-budget=15000",
 ]
 needs_chromium = pytest.mark.skipif(
@@ -186,7 +185,8 @@ def test_report_html_is_self_contained(sample_report):
     _, out, _ = sample_report
     page = (out / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)=["']?(https?:)?//""", page)
-    assert "Plotly" in page and 'id="fig-map"' in page
+    assert 'id="fig-map"' in page and "<svg" in page
+    assert "Plotly" not in page and len(page.encode()) < 1_500_000, "no script library inlined (was 4.8 MB of plotly.js)"
     # Every clause of every priority links to its anchor in the embedded source view.
     for anchor in set(re.findall(r'href="#(c-[^"]+)"', page)):
         assert f'id="{anchor}"' in page
@@ -220,11 +220,10 @@ def test_clause_text_is_escaped_in_every_output(hostile_report):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<b>粗体</b>" not in page and "<!-- 注释" not in page
-    # Only the page's own four script elements: error hook, plotly.js, figure data, drawing.
-    assert len(re.findall(r"<script\b", page)) == 4
-    figure_data = page.split('<script type="application/json" id="semplan-figures">')[1].split("</script>")[0]
-    assert "<" not in figure_data and ">" not in figure_data
-    assert json.loads(figure_data)["fig-map"]["data"]
+    # Only the page's own two script elements: the error hook and the "rendered" mark.
+    assert len(re.findall(r"<script\b", page)) == 2
+    chart = page.split('<div class="figure" id="fig-map">')[1].split("</svg>")[0]
+    assert "<circle" in chart and "&lt;script&gt;" in chart and "<script" not in chart
 
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "<script>" not in markdown and "<img" not in markdown
@@ -233,11 +232,62 @@ def test_clause_text_is_escaped_in_every_output(hostile_report):
 
 
 def test_escaping_helpers():
-    assert script_json({"t": "</script><!--&"}) == '{"t":"\\u003c/script\\u003e\\u003c!--\\u0026"}'
-    assert json.loads(script_json({"t": "</script>"})) == {"t": "</script>"}
     assert markdown_cell("a | b\n<c>") == "a \\| b &lt;c&gt;"
     assert markdown_cell("[x](javascript:y) *a*") == "\\[x\\](javascript:y) \\*a\\*"
     assert markdown_code("a`b") == "``a`b``"
+
+
+# ------------------------------------------------------------------ charts
+
+
+def _svg_boxes(chart: str, element: str) -> list[tuple[float, float, float, float]]:
+    pattern = rf'<{element} x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"'
+    return [tuple(map(float, found)) for found in re.findall(pattern, chart)]
+
+
+def test_heatmap_names_its_priorities_and_keeps_the_rest_behind_show_all(sample_report):
+    """The heatmap's columns were P1, P3, P5… with names only on hover: a printout said nothing."""
+    index, out, _ = sample_report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    labels = [f"P{p['priority_id']} {p['label']}" for p in data["priorities"]]
+    from semplan.report.plots import TOP_PRIORITIES
+
+    heatmap = page.split('<div class="figure" id="fig-heatmap">')[1].split("</svg>")[0]
+    assert len(labels) > TOP_PRIORITIES
+    shown = re.findall(r"<a href=\"#p-(\d+)\"><text [^>]*><title>([^<]*)</title>", heatmap)
+    assert [f"{title}" for _, title in shown] == labels[:TOP_PRIORITIES]
+    assert all(plan in heatmap for plan in ("city-2019", "daqing-2021", "xx-county-2021"))
+    rest = page.split('<details class="more" id="heatmap-rest">')[1].split("</details>")[0]
+    assert f"Show all {len(labels)} priorities" in rest
+    assert re.findall(r"<title>([^<]*)</title>", rest.split("</summary>")[1])[0] == labels[TOP_PRIORITIES]
+
+
+def test_map_labels_overlap_no_other_label_and_few_dots(sample_report):
+    """The map's labels ("P33 成人") were drawn at their cluster's centre, over the dots and each other."""
+    _, out, _ = sample_report
+    page = (out / "report.html").read_text(encoding="utf-8")
+    chart = page.split('<div class="figure" id="fig-map">')[1].split("</svg>")[0]
+    labels = _svg_boxes(chart, "rect")[-chart.count('class="map-label"'):]
+    dots = [tuple(map(float, found)) for found in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"', chart)]
+    assert len(labels) >= 20 and len(dots) > 600
+    for i, (x, y, w, h) in enumerate(labels):
+        for x2, y2, w2, h2 in labels[i + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, "two labels overlap"
+    covered = sum(1 for x, y, w, h in labels for cx, cy in dots if x <= cx <= x + w and y <= cy <= y + h)
+    assert covered <= len(labels) // 4, f"{covered} dots under the labels"
+
+
+def test_label_placement_avoids_dots_and_earlier_labels():
+    from semplan.report.plots import Box, place_labels
+
+    dots = np.array([[100.0, 100.0], [110.0, 100.0], [100.0, 110.0]])
+    boxes = place_labels([(105.0, 105.0), (105.0, 105.0)], [(40.0, 14.0), (40.0, 14.0)], dots,
+                         Box(0, 0, 400, 300))
+    first, second = boxes
+    assert first is not None and second is not None and not first.overlaps(second)
+    assert first.holds(dots) == 0 and second.holds(dots) == 0
+    assert place_labels([(5.0, 5.0)], [(500.0, 14.0)], dots, Box(0, 0, 400, 300)) == [None]
 
 
 # ------------------------------------------------------------------ in a browser
@@ -250,7 +300,7 @@ def test_sample_report_renders_in_chromium_without_console_errors(sample_report,
     assert 'data-semplan-rendered="ok"' in dom, "the page's scripts did not finish drawing"
     assert "data-semplan-errors=" not in dom, re.findall(r'data-semplan-errors="[^"]*"', dom)
     assert console == []
-    assert dom.count('class="main-svg"') >= 4, "plotly drew the heatmap, the map, the plan matrix and the years"
+    assert dom.count('class="chart"') >= 5, "the heatmap (and its rest), the map, the plan matrix and the years"
 
     screenshot = tmp_path / "report-screenshot.png"
     run = chromium(
@@ -263,6 +313,16 @@ def test_sample_report_renders_in_chromium_without_console_errors(sample_report,
     if os.environ.get("SEMPLAN_UPDATE_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(screenshot, REPO / "docs" / "report-screenshot.png")
+        page = (out / "report.html").read_text(encoding="utf-8")
+        for name in ("heatmap", "map"):
+            start = page.index(f'<div class="figure" id="fig-{name}">')
+            chart = tmp_path / f"{name}.html"
+            chart.write_text('<html><body style="margin:0;font-family:sans-serif">'
+                             + page[start : page.index("</svg>", start)] + "</svg></div></body></html>", "utf-8")
+            size = "1110,630" if name == "map" else "700,780"
+            run = chromium(tmp_path, chart.as_uri(), f"--window-size={size}",
+                           f"--screenshot={REPO / 'docs' / f'report-{name}.png'}")
+            assert run.returncode == 0, run.stderr[-2000:]
 
 
 @needs_chromium
@@ -273,7 +333,7 @@ def test_script_clause_is_shown_as_text_in_chromium(hostile_report, tmp_path):
     assert "data-semplan-errors=" not in dom and console == []
     # The DOM serialiser escapes text nodes: the clause is text, not an element.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;课后服务" in dom
-    assert len(re.findall(r"<script\b", dom)) == 4
+    assert len(re.findall(r"<script\b", dom)) == 2
     assert '<img src="x"' not in dom and "<b>粗体</b>" not in dom
 
 
@@ -290,8 +350,8 @@ def test_report_without_a_map_or_sources(tmp_path):
     analysis = find_priorities(clauses, vectors, clusterer=clusterer, map_2d=False)
     files = write_report(analysis, tmp_path / "out")
     page = files["report.html"].read_text(encoding="utf-8")
-    figures = json.loads(page.split('id="semplan-figures">')[1].split("</script>")[0])
-    assert set(figures) == {"fig-heatmap", "fig-plans"}
+    assert 'id="fig-heatmap"' in page and 'id="fig-plans"' in page
+    assert 'id="fig-map"' not in page and 'id="fig-years"' not in page
     assert 'id="sources"' not in page and "plan-0:100–" in page, (
         "without sources, links give file and offsets"
     )

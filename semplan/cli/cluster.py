@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from semplan.cli import shown
 from semplan.cli._clustering import clustering_arguments, clustering_options
+from semplan.cli._format import Piece, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
+from semplan.cli._table import Column, Table
 
 if TYPE_CHECKING:
     from semplan.cluster import PriorityAnalysis
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON: priorities, unique clauses, outliers, plan overlap."
 )
-def command(directory: str, as_json: bool, **options: Any) -> None:
+@width_option
+def command(directory: str, as_json: bool, width: int | None, **options: Any) -> None:
     """Group an index's clauses into priorities and print them, widest-shared first.
 
     Each priority is a cluster of clauses that say the same thing (UMAP + HDBSCAN over
@@ -49,44 +50,33 @@ def command(directory: str, as_json: bool, **options: Any) -> None:
         if as_json:
             click.echo(json.dumps(analysis.summary_dict(), ensure_ascii=False, indent=2))
         else:
-            _print_table(analysis)
+            _print_table(analysis, terminal_width(width))
     except BrokenPipeError:
         sys.stdout = None  # `semplan cluster … | head`: the reader left; stop quietly
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+COLUMNS = (Column("id", 4, ">"), Column("tier", 7), Column("plans", 5, ">"), Column("size", 4, ">"),
+           Column("label", minimum=12), Column("central clause", minimum=12))
 
 
-def _fit(text: str, width: int) -> str:
-    """Cut and pad to `width` terminal columns (CJK characters take two); control characters escaped."""
-    text = shown(" ".join(text.split()))
-    if _width(text) > width:
-        while _width(text) > width - 1:
-            text = text[:-1]
-        text += "…"
-    return text + " " * (width - _width(text))
-
-
-def _print_table(analysis: PriorityAnalysis) -> None:
-    click.echo(analysis.summary())
-    click.echo(f"{'id':>4}  {'tier':<8}{'plans':>5}{'size':>6}  {_fit('label', 34)}  central clause")
+def _print_table(analysis: PriorityAnalysis, width: int) -> None:
+    echo_lines(wrapped([analysis.summary()], width))
+    table = Table(COLUMNS, width)
+    click.echo(table.heading())
     for priority in analysis.priorities:
         central = analysis.clause(priority.central_clause_id).text
-        click.echo(
-            f"{'P' + str(priority.priority_id):>4}  {priority.tier:<8}{priority.n_plans:>5}{priority.size:>6}  "
-            f"{_fit(priority.label, 34)}  {_fit(central, 50).rstrip()}"
-        )
-        _print_evidence(analysis, priority)
+        click.echo(table.line([f"P{priority.priority_id}", priority.tier, str(priority.n_plans), str(priority.size),
+                               priority.label, central]))
+        _print_evidence(analysis, priority, width)
 
 
-def _print_evidence(analysis: PriorityAnalysis, priority) -> None:
+def _print_evidence(analysis: PriorityAnalysis, priority, width: int) -> None:
     """The weakest covering plan's best clause (verdict, score, shared terms in bold), then the weak members."""
     covering = [e for e in priority.evidence if e.covers and e.clause_id != priority.central_clause_id]
     if covering and covering[0].verdict:
         weakest = covering[0]
-        terms = click.style(" ".join(weakest.shared_terms) or "no shared words", bold=True)
-        click.echo(f"{'':>6}weakest: {shown(weakest.plan_id)} {weakest.verdict} {weakest.score:.3f} [{terms}] "
-                   f"{_fit(analysis.clause(weakest.clause_id).text, 40).rstrip()}")
+        terms = Piece(" ".join(weakest.shared_terms) or "no shared words", {"bold": True})
+        click.echo(cut([f"{'':>6}weakest: {weakest.plan_id} {weakest.verdict} {weakest.score:.3f} [", terms, "] ",
+                        analysis.clause(weakest.clause_id).text], width))
     if priority.weak_plans:
-        click.echo(f"{'':>6}weak members (do not count): {', '.join(shown(p) for p in priority.weak_plans)}")
+        click.echo(cut([f"{'':>6}weak members (do not count): {', '.join(priority.weak_plans)}"], width))

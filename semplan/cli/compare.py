@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from semplan.cli._format import Piece, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
 
 CSV_FIELDS = ("status", "moved", "score", "shared", "section", "a_clause_id", "a_path", "a_text",
@@ -24,7 +25,8 @@ COLOURS = {"same": None, "reworded": "yellow", "added": "green", "removed": "red
 @click.option("--html", "html_path", type=click.Path(path_type=str, dir_okay=False), default=None,
               help="Write a page showing A and B side by side, by section, coloured by status.")
 @click.option("--all", "show_all", is_flag=True, help="Text output: also list the clauses that stayed the same.")
-def command(plan_a, plan_b, directory, as_json, as_csv, html_path, show_all):
+@width_option
+def command(plan_a, plan_b, directory, as_json, as_csv, html_path, show_all, width):
     """Align plan A's clauses one to one with plan B's and say what changed.
 
     Each pair is `same`, `reworded` (the same commitment in other words or with other
@@ -55,7 +57,7 @@ def command(plan_a, plan_b, directory, as_json, as_csv, html_path, show_all):
         elif as_csv:
             _print_csv(comparison)
         elif not html_path or show_all:
-            _print_text(comparison, show_all)
+            _print_text(comparison, show_all, terminal_width(width))
         else:
             click.echo(comparison.summary_line())
     except BrokenPipeError:
@@ -78,35 +80,36 @@ def _print_csv(comparison) -> None:
         ])  # fmt: skip
 
 
-def _print_text(comparison, show_all: bool) -> None:
-    click.echo(f"A  {click.style(comparison.a.plan_id, bold=True)}  {comparison.a.describe()}")
-    click.echo(f"B  {click.style(comparison.b.plan_id, bold=True)}  {comparison.b.describe()}")
-    click.echo(comparison.summary_line())
+def _print_text(comparison, show_all: bool, width: int) -> None:
+    for side, plan in (("A", comparison.a), ("B", comparison.b)):
+        click.echo(cut([f"{side}  ", Piece(plan.plan_id, {"bold": True}), f"  {plan.describe()}"], width))
+    echo_lines(wrapped([comparison.summary_line()], width))
     counts_by_section = {row["section"]: row for row in comparison.sections()}
     for section, pairs in comparison.by_section():
         row = counts_by_section[section]
         counts = ", ".join(f"{row[status]} {status}" for status in MARKS if row[status])
-        click.echo(f"\n{click.style(section or '(before the first section)', bold=True)}  [{counts}]")
+        click.echo()
+        echo_lines(wrapped([Piece(section or "(before the first section)", {"bold": True}), f"  [{counts}]"], width))
         for pair in pairs:
             if show_all or pair.status != "same" or pair.moved:
-                _print_pair(pair)
+                _print_pair(pair, width)
 
 
-def _print_pair(pair) -> None:
+def _print_pair(pair, width: int) -> None:
     from semplan.compare import inline_diff
 
-    mark = click.style(f"{MARKS[pair.status]} {pair.status:<8}", fg=COLOURS[pair.status])
-    moved = click.style(" moved", fg="magenta") if pair.moved else ""
+    mark = Piece(f"{MARKS[pair.status]} {pair.status:<8}", {"fg": COLOURS[pair.status]} if COLOURS[pair.status] else {})
+    moved = [Piece(" moved", {"fg": "magenta"})] if pair.moved else []
     if pair.status in ("same", "reworded"):
         ids = f"{pair.a.clause_id} → {pair.b.clause_id}"
         text = inline_diff(pair.diff) if pair.diff else pair.b.text
     else:
         ids = (pair.b or pair.a).clause_id
         text = (pair.b or pair.a).text
-    click.echo(f"  {mark} {ids}  {pair.score:.3f}{moved}")
-    click.echo(f"      {text}")
+    click.echo(cut(["  ", mark, f" {ids}  {pair.score:.3f}", *moved], width))
+    echo_lines(wrapped([text], width, indent=6))
     if pair.figures:
-        click.echo(f"      figures: {'; '.join(str(change) for change in pair.figures)}")
+        echo_lines(wrapped([f"figures: {'; '.join(str(change) for change in pair.figures)}"], width, indent=6))
     if pair.closest is not None:
-        click.echo(click.style(f"      closest in {'A' if pair.status == 'added' else 'B'}: "
-                               f"{pair.closest.clause_id} {pair.closest.text[:60]}", dim=True))
+        closest = f"closest in {'A' if pair.status == 'added' else 'B'}: {pair.closest.clause_id} {pair.closest.text}"
+        click.echo(cut([" " * 6, Piece(closest, {"dim": True})], width))

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from semplan.cli._format import Piece, cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
 from semplan.metadata import FIELDS, LEVELS
 
@@ -46,7 +47,8 @@ def metadata_overrides(options: dict[str, Any]) -> Any:
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array: one object per plan.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
-def command(directory: str, as_json: bool, as_csv: bool) -> None:
+@width_option
+def command(directory: str, as_json: bool, as_csv: bool, width: int | None) -> None:
     """List the plans of an index with their metadata: title, issuer, level, year, document type.
 
     The metadata is read from the head of each plan and its file name when it is indexed;
@@ -81,8 +83,8 @@ def command(directory: str, as_json: bool, as_csv: bool) -> None:
         writer.writerow(PLANS_CSV_FIELDS)
         writer.writerows([["" if row[name] is None else row[name] for name in PLANS_CSV_FIELDS] for row in rows])
     else:
+        width = terminal_width(width)
         for row in rows:
-            click.echo(f"{click.style(row['plan_id'], bold=True)}  {metadata[row['plan_id']].describe()}  "
-                       f"({row['n_clauses']} clauses)")
-            if row["title"]:
-                click.echo(f"  {row['title']}")
+            click.echo(cut([Piece(row["plan_id"], {"bold": True}),
+                            f"  {metadata[row['plan_id']].describe()}  ({row['n_clauses']} clauses)"], width))
+            echo_lines(wrapped([row["title"]], width, indent=2) if row["title"] else [])

@@ -9,7 +9,9 @@ from typing import Any
 import click
 
 from semplan.cli._clustering import clustering_arguments, clustering_options
+from semplan.cli._format import cut, echo_lines, terminal_width, width_option, wrapped
 from semplan.cli._options import index_option
+from semplan.cli._table import padded
 
 
 @click.command(name="trends")
@@ -19,7 +21,8 @@ from semplan.cli._options import index_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {by, groups, priorities, changes}.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: one row per priority, one column per group.")
 @clustering_options
-def command(directory: str, by: str, as_json: bool, as_csv: bool, **options: Any) -> None:
+@width_option
+def command(directory: str, by: str, as_json: bool, as_csv: bool, width: int | None, **options: Any) -> None:
     """Count each priority's clauses per year (or level, or issuer) of the plans that hold them.
 
     The priorities are those of `semplan report` (same clustering options, same seed, same
@@ -53,7 +56,7 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, **options: Any
         elif as_csv:
             _print_csv(trends)
         else:
-            _print_text(trends, analysis)
+            _print_text(trends, analysis, terminal_width(width))
     except BrokenPipeError:
         sys.stdout = None
 
@@ -70,15 +73,18 @@ def _print_csv(trends) -> None:
                          entry.direction or "", entry.first or "", entry.last or ""])  # fmt: skip
 
 
-def _print_text(trends, analysis) -> None:
-    width = max(6, *(len(group) for group in trends.groups))
-    click.echo("        " + "".join(f"{group:>{width + 1}}" for group in trends.groups) + "   trend")
-    click.echo("clauses " + "".join(f"{trends.clauses[group]:>{width + 1}}" for group in trends.groups))
+def _print_text(trends, analysis, width: int) -> None:
+    column = max(6, *(len(group) for group in trends.groups))
+    cells = {group: padded(group, column, ">") for group in trends.groups}
+    click.echo(cut(["        " + " ".join(cells.values()) + "   trend"], width))
+    click.echo(cut(["clauses " + " ".join(f"{trends.clauses[group]:>{column}}" for group in trends.groups)], width))
     for entry in trends.by_direction() if trends.has_trends else trends.priorities:
-        counts = "".join(f"{entry.counts[group] or '·':>{width + 1}}" for group in trends.groups)
+        counts = " ".join(f"{entry.counts[group] or '·':>{column}}" for group in trends.groups)
         trend = f"   {entry.direction} {entry.first}–{entry.last}" if entry.direction else ""
-        click.echo(f"{'P' + str(entry.priority_id):<8}{counts}{trend}  {entry.label}")
+        click.echo(cut([f"{'P' + str(entry.priority_id):<8}{counts}{trend}  {entry.label}"], width))
     for change in trends.changes[1:]:
         new = ", ".join(f"P{p} {analysis.priority(p).label}" for p in change.new) or "none"
         dropped = ", ".join(f"P{p} {analysis.priority(p).label}" for p in change.dropped) or "none"
-        click.echo(f"\n{change.group}: new {new}\n{' ' * len(change.group)}  dropped {dropped}")
+        click.echo()
+        echo_lines(wrapped([f"{change.group}: new {new}"], width, indent=len(change.group) + 2, first_indent=0))
+        echo_lines(wrapped([f"dropped {dropped}"], width, indent=len(change.group) + 2))

@@ -1,8 +1,7 @@
-"""report.html: one self-contained page (inline plotly.js, no network) people read.
+"""report.html: one self-contained page (charts as inline SVG, no script library, no network) people read.
 
-All text goes through jinja2's autoescaping; the figures travel as JSON in a
-<script type="application/json"> element with `<`, `>` and `&` escaped
-(plots.script_json), so a clause such as `<script>alert(1)</script>` is shown as text.
+All text goes through jinja2's autoescaping, and the charts escape every label they draw
+(plots.py), so a clause such as `<script>alert(1)</script>` is shown as text.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from semplan._fs import write_text_atomic
-from semplan.errors import MissingDependency
 from semplan.report import plots
 from semplan.report.view import ReportView, anchor, jinja_environment
 
@@ -26,14 +24,6 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1)
 def _environment() -> Any:
     return jinja_environment(autoescape=True)
-
-
-def _plotly_js() -> str:
-    try:
-        from plotly.offline import get_plotlyjs
-    except ImportError as error:  # pragma: no cover - plotly is a dependency
-        raise MissingDependency("report.html needs plotly: pip install plotly") from error
-    return get_plotlyjs()
 
 
 def source_html(analysis: PriorityAnalysis, plan_id: str, source: str) -> Markup:
@@ -64,8 +54,8 @@ def render_html(view: ReportView) -> str:
         report=view,
         analysis=view.analysis,
         marked_source=lambda plan: source_html(view.analysis, plan.plan, plan.source),
-        figures_json=Markup(plots.script_json(plots.figures(view))),
-        plotly_js=Markup(_plotly_js()),
+        charts=plots.charts(view),
+        top_priorities=plots.TOP_PRIORITIES,
     )
 
 
