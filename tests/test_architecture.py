@@ -43,8 +43,9 @@ PLUMBING = {
     "tempfile.mkstemp": ("semplan/_fs.py",),
     "tempfile.mkdtemp": ("semplan/_fs.py",),
     "os.rename": ("semplan/_fs.py",),
-    "flock": ("semplan/_fs.py",),
-    "msvcrt": ("semplan/_fs.py",),
+    "flock": ("semplan/_fs.py",),  # filelock, lock_descriptor
+    "fcntl": (),  # POSIX-only: semplan must import on Windows
+    "msvcrt": (),
     "PRAGMA user_version": ("semplan/_sqlite.py",),
     "os.replace": ("semplan/_fs.py", "semplan/_faults.py"),
 }
