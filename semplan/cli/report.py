@@ -31,7 +31,8 @@ def command(directory: str, out_dir: str, title: str, **options: Any) -> None:
     heatmap, a 2-D map of all clauses, the priorities with their clauses by plan and
     links into the source text, each plan's unique priorities and clauses, the plan ×
     plan matrix), report.md (the same findings as text), priorities.csv, clauses.csv
-    (clause, plan, priority, score, …) and report.json (everything). The clustering
+    (clause, plan, priority, score, …), report.json (everything) and report.xlsx (a sheet
+    each: priorities, evidence, clauses, plan × plan, unique clauses, over time). The clustering
     options are those of `semplan cluster`.
 
     \b

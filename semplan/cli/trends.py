@@ -60,14 +60,12 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, **options: Any
 
 def _print_csv(trends) -> None:
     from semplan._csv import SafeWriter
+    from semplan.report.tables import trends_table
 
+    header, rows = trends_table(trends)
     writer = SafeWriter(sys.stdout)
-    writer.writerow(["priority_id", "label", *trends.groups, *(f"share:{group}" for group in trends.groups),
-                     "trend", "first", "last"])  # fmt: skip
-    for entry in trends.priorities:
-        writer.writerow([entry.priority_id, entry.label, *entry.counts.values(),
-                         *(round(share, 4) for share in entry.shares.values()),
-                         entry.direction or "", entry.first or "", entry.last or ""])  # fmt: skip
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 def _print_text(trends, analysis) -> None:

@@ -1,4 +1,4 @@
-"""Report writers: report.html, report.md, priorities.csv, clauses.csv, report.json.
+"""Report writers: report.html, report.md, priorities.csv, clauses.csv, report.json, report.xlsx.
 
 One module per output, each reading the one view model (`view.report_view`); `write_report`
 writes them all into one directory.
@@ -16,7 +16,7 @@ from semplan.errors import InvalidArgument
 if TYPE_CHECKING:
     from semplan.cluster import PriorityAnalysis
 
-REPORT_FILES = ("report.html", "report.md", "priorities.csv", "clauses.csv", "report.json")
+REPORT_FILES = ("report.html", "report.md", "priorities.csv", "clauses.csv", "report.json", "report.xlsx")
 
 
 def write_report(
@@ -42,6 +42,7 @@ def write_report(
     from semplan.report.markdown import write_markdown
     from semplan.report.tables import write_clauses_csv, write_priorities_csv
     from semplan.report.view import report_view
+    from semplan.report.xlsx import write_xlsx
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -56,6 +57,7 @@ def write_report(
         "priorities.csv": write_priorities_csv(view, out / "priorities.csv"),
         "clauses.csv": write_clauses_csv(view, out / "clauses.csv"),
         "report.json": write_json(view, out / "report.json"),
+        "report.xlsx": write_xlsx(view, out / "report.xlsx"),
     }
 
 

@@ -1,0 +1,118 @@
+"""The analyst's day on the sample plans: report.xlsx, CSVs Excel opens, DataFrames, progress on stderr."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from cli_runner import semplan
+
+from semplan._csv import BOM
+
+
+@pytest.fixture(scope="module")
+def sample_index(tmp_path_factory, e5_encoder, sample_dir):
+    from semplan.ingest import index_paths
+    from semplan.store import Corpus
+
+    directory = tmp_path_factory.mktemp("analyst") / "index"
+    with Corpus.create(directory, e5_encoder.identity()) as corpus:
+        index_paths(corpus, [sample_dir], encoder=e5_encoder)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def report_dir(sample_index, tmp_path_factory, cache_env):
+    out = tmp_path_factory.mktemp("analyst") / "report"
+    code, _, err = semplan("report", "--index", str(sample_index), "--out", str(out))
+    assert code == 0, err
+    return out
+
+
+# ------------------------------------------------------------------ spreadsheets
+
+
+def test_report_xlsx_has_a_sheet_per_view(report_dir):
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(report_dir / "report.xlsx")
+    assert workbook.sheetnames == ["priorities", "evidence", "clauses", "plan x plan", "unique clauses", "over time"]
+    headers = {sheet.title: [cell.value for cell in sheet[1]] for sheet in workbook}
+    assert headers["priorities"][:4] == ["priority_id", "label", "keywords", "tier"]
+    assert headers["evidence"][:5] == ["priority_id", "label", "tier", "plan", "covers"]
+    assert headers["clauses"][-1] == "text"
+    assert headers["plan x plan"] == ["plan", "city-2019", "daqing-2021", "hulunbuir-2021", "qingyuan-2022",
+                                      "xx-county-2021"]  # fmt: skip
+    assert headers["over time"][:5] == ["priority_id", "label", "2019", "2021", "2022"]
+    assert all(sheet.freeze_panes in ("B2", "C2") for sheet in workbook)
+    assert workbook["clauses"].freeze_panes == "B2" and workbook["priorities"].freeze_panes == "C2"
+    assert all(sheet.max_row > 1 for sheet in workbook)
+
+    clauses = workbook["clauses"]
+    text_column = headers["clauses"].index("text") + 1
+    texts = [row[0] for row in clauses.iter_rows(min_row=2, min_col=text_column, max_col=text_column, values_only=True)]
+    chinese = next(text for text in texts if re.search(r"[\u4e00-\u9fff]{6}", text))
+    assert chinese in (report_dir / "clauses.csv").read_text(encoding="utf-8-sig")
+    letter = openpyxl.utils.get_column_letter(text_column)
+    assert clauses.column_dimensions[letter].width == 62  # capped at 60 display columns, +2
+    assert clauses.cell(row=2, column=text_column).alignment.wrap_text
+    plan_letter = openpyxl.utils.get_column_letter(headers["clauses"].index("plan") + 1)
+    assert clauses.column_dimensions[plan_letter].width == len("hulunbuir-2021") + 2
+    assert clauses.max_row - 1 == sum(1 for _ in _csv_rows(report_dir / "clauses.csv")) - 1
+
+
+def _csv_rows(path: Path):
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        yield from csv.reader(handle)
+
+
+def test_display_width_counts_cjk_twice():
+    from semplan.report.xlsx import display_width
+
+    assert display_width("abc") == 3
+    assert display_width("课后服务") == 8
+    assert display_width("ＡＢ12") == 6
+
+
+def test_xlsx_never_writes_a_formula(tmp_path):
+    import openpyxl
+
+    from semplan.report.xlsx import _fill_sheet
+
+    workbook = openpyxl.Workbook()
+    _fill_sheet(workbook.active, ["plan", "text"], [["=HYPERLINK(\"http://x\",\"y\")", "a\x01b 课后服务"]], 1)
+    workbook.save(tmp_path / "t.xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").active
+    assert sheet["A2"].data_type == "s" and sheet["A2"].value == '=HYPERLINK("http://x","y")'
+    assert sheet["B2"].value == "a\\x01b 课后服务"
+    assert sheet.column_dimensions["B"].width == len("a\\x01b ") + 8 + 2
+
+
+def test_every_csv_starts_with_a_byte_order_mark(sample_index, report_dir, cache_env):
+    """Excel on Windows reads a CSV without a BOM in the local code page: Chinese turns to mojibake."""
+    written = sorted(report_dir.glob("*.csv"))
+    assert [path.name for path in written] == ["clauses.csv", "priorities.csv"]
+    for path in written:
+        assert path.read_bytes().startswith(BOM.encode("utf-8")), path
+    index = str(sample_index)
+    runs = [
+        ("similar", "课后服务", "--index", index, "--csv"),
+        ("similar", "--plan", "daqing-2021", "--index", index, "--min-score", "0.9", "--csv"),
+        ("compare", "daqing-2021", "hulunbuir-2021", "--index", index, "--csv"),
+        ("trends", "--index", index, "--csv"),
+        ("plans", "--index", index, "--csv"),
+    ]
+    for args in runs:
+        code, out, err = semplan(*args)
+        assert code == 0, (args, err)
+        assert out.startswith(BOM) and out.count(BOM) == 1, args
+
+
+def test_every_csv_writer_goes_through_the_safe_writer():
+    """csv.writer appears only in semplan/_csv.py; everything else writes CSV through it."""
+    package = Path(__file__).resolve().parent.parent / "semplan"
+    users = sorted(str(path.relative_to(package)) for path in package.rglob("*.py") if "csv.writer" in path.read_text())
+    assert users == ["_csv.py"]
