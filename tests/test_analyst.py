@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,70 @@ def test_every_csv_writer_goes_through_the_safe_writer():
     package = Path(__file__).resolve().parent.parent / "semplan"
     users = sorted(str(path.relative_to(package)) for path in package.rglob("*.py") if "csv.writer" in path.read_text())
     assert users == ["_csv.py"]
+
+
+# ------------------------------------------------------------------ DataFrames
+
+
+@pytest.fixture(scope="module")
+def corpus(sample_index):
+    from semplan.store import Corpus
+
+    with Corpus.open(sample_index) as corpus:
+        yield corpus
+
+
+def test_clauses_frame_is_the_index(corpus):
+    frame = corpus.clauses_frame()
+    assert len(frame) == len(corpus)
+    assert list(frame.columns[:4]) == ["clause_id", "plan", "n", "kind"]
+    assert sorted(frame["plan"].unique()) == [plan.plan_id for plan in corpus.plans()]
+    assert frame.groupby("year")["plan"].nunique().to_dict() == {2019: 1, 2021: 3, 2022: 1}
+    first = corpus.clauses("daqing-2021")[0]
+    row = frame.set_index("clause_id").loc[first.clause_id]
+    assert (row["text"], row["start"], row["end"]) == (first.text, *first.extent)
+    assert len(corpus.clauses_frame("daqing-2021")) == len(corpus.clauses("daqing-2021"))
+
+
+def test_search_and_alignment_frames(corpus, e5_encoder):
+    from semplan.search import PlanFilter, Searcher
+
+    searcher = Searcher(corpus, e5_encoder)
+    hits = searcher.by_text("课后服务", k=5)
+    frame = hits.to_frame()
+    assert list(frame["clause_id"]) == [hit.clause_id for hit in hits]
+    assert frame["score"].is_monotonic_decreasing and re.search("课后|課後", frame["text"].iloc[0])
+    assert list(searcher.by_clause(hits[0].clause_id, k=3).to_frame().columns) == list(frame.columns)
+
+    aligned = searcher.align("daqing-2021", plans=PlanFilter(only=("hulunbuir-2021", "qingyuan-2022")), min_score=0.9)
+    long = aligned.to_frame()
+    assert len(long) == 2 * len(aligned)  # one row per clause and other plan, matched or not
+    matched = long.dropna(subset=["match_clause_id"])
+    assert set(matched["match_plan"]) <= {"hulunbuir-2021", "qingyuan-2022"} and (matched["match_score"] >= 0.9).all()
+    assert long["match_clause_id"].isna().sum() == sum(hit is None for row in aligned for hit in row.matches.values())
+
+
+def test_comparison_and_analysis_frames(corpus):
+    from semplan.cluster import find_priorities
+    from semplan.compare import compare_plans
+
+    comparison = compare_plans(corpus, "daqing-2021", "hulunbuir-2021")
+    frame = comparison.to_frame()
+    assert len(frame) == len(comparison.pairs)
+    assert frame["status"].value_counts().to_dict() == {k: v for k, v in comparison.counts().items() if v}
+
+    analysis = find_priorities(corpus.clauses(), corpus.vectors(), map_2d=False)
+    clauses = analysis.to_frame()
+    assert len(clauses) == len(corpus) and list(clauses["clause_id"]) == [c.clause_id for c in analysis.clauses]
+    assert clauses["priority_id"].isna().sum() == len(analysis.outliers)
+    priorities = analysis.priorities_frame()
+    assert list(priorities["priority_id"]) == [p.priority_id for p in analysis.priorities]
+    assert (priorities[analysis.plans].sum(axis=1) == priorities["size"]).all()
+
+
+def test_without_pandas_the_error_says_how_to_install_it(corpus, monkeypatch):
+    from semplan.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'semplan\[frames\]'"):
+        corpus.clauses_frame()

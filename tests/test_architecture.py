@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "semplan"
 # Pipeline order: data flows down this list; imports may only point up it.
 LAYERS = [
     ("semplan.errors", "semplan._faults", "semplan.data"),
-    ("semplan._fs", "semplan._sqlite", "semplan._csv"),
+    ("semplan._fs", "semplan._sqlite", "semplan._csv", "semplan._frames", "semplan._progress"),
     ("semplan.read",),
     ("semplan.normalize", "semplan.metadata"),
     ("semplan.mask",),

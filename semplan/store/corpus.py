@@ -23,6 +23,7 @@ from semplan.encode import describe_model, same_model
 from semplan.errors import ClauseNotFound, InvalidArgument, ModelMismatch, PlanNotFound
 from semplan.store import faiss_file, lexical, schema
 from semplan.store.faiss_index import configure_threads, exact_top, faiss_search
+from semplan.store.frames import CorpusFrames
 from semplan.store.records import ALL_PLANS, PlanFilter, PlanRecord
 from semplan.store.schema import DATABASE, DEFAULT_ANN_THRESHOLD, IN_LIST_LIMIT, LOCK, MANIFEST, SELECT_CLAUSE
 from semplan.store.writer import PlanWriter
@@ -59,7 +60,7 @@ def _database_errors_in_every_method(cls: type) -> type:
 
 
 @_database_errors_in_every_method
-class Corpus:
+class Corpus(CorpusFrames):
     """An index directory: plans, clauses, vectors and a FAISS index. Use `create` or `open`."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], conn: sqlite3.Connection):
