@@ -184,3 +184,76 @@ def test_without_pandas_the_error_says_how_to_install_it(corpus, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(MissingDependency, match=r"pip install 'semplan\[frames\]'"):
         corpus.clauses_frame()
+
+
+# ------------------------------------------------------------------ progress
+
+
+class RecordingProgress:
+    def __init__(self):
+        self.events = []
+
+    def stage(self, name, total=None, unit=""):
+        self.events.append(("stage", name, total, unit))
+
+    def advance(self, n=1):
+        self.events.append(("advance", n))
+
+    def detail(self, text):
+        self.events.append(("detail", text))
+
+    def stages(self):
+        return [event[1:] for event in self.events if event[0] == "stage"]
+
+
+def test_indexing_reports_files_stages_and_texts(tmp_path, e5_encoder, sample_dir, sample_paths):
+    from semplan.ingest import index_paths
+    from semplan.store import Corpus
+
+    progress = RecordingProgress()
+    with Corpus.create(tmp_path / "index", e5_encoder.identity()) as corpus:
+        index_paths(corpus, [sample_dir], encoder=e5_encoder, progress=progress)
+    n = len(sample_paths)
+    assert progress.stages() == [("read", n, "files"), ("index", n, "files"), ("save", None, "")]
+    read_end = progress.events.index(("stage", "index", n, "files"))
+    assert sum(event[1] for event in progress.events[:read_end] if event[0] == "advance") == n
+    assert sum(event[1] for event in progress.events[read_end:] if event[0] == "advance") == n
+    details = [event[1] for event in progress.events if event[0] == "detail"]
+    assert "segment daqing-2021" in details and "write daqing-2021" in details
+    assert any(re.fullmatch(r"daqing-2021 encode \d+/\d+ texts", detail) for detail in details)
+    assert e5_encoder.progress is not progress  # the encoder's own progress is back
+
+
+def test_clustering_names_its_stages(corpus):
+    from semplan.cluster import find_priorities
+
+    progress = RecordingProgress()
+    find_priorities(corpus.clauses(), corpus.vectors(), map_2d=False, progress=progress)
+    assert [stage[0] for stage in progress.stages()] == ["umap", "hdbscan", "labels", "priorities", "matching"]
+
+
+def test_the_bar_names_the_stage_and_counts_files(tmp_path, sample_dir, sample_paths, cache_env, monkeypatch):
+    monkeypatch.setenv("SEMPLAN_PROGRESS", "1")  # as if stderr were a terminal
+    code, out, err = semplan("index", str(sample_dir), "--out", str(tmp_path / "index"))
+    assert code == 0, err
+    n = len(sample_paths)
+    assert re.search(rf"index: read: 100%\|\S+\| {n}/{n} files \[", err)
+    assert re.search(rf"index: index: +\d+%\|.+\| [0-{n}]/{n} files \[[0-9:]+<[0-9:?]+, +[0-9.?]+ files/s, \S", err)
+    assert re.search(rf"index: index: 100%\|\S+\| {n}/{n} files", err)
+    assert re.search(r"index: save \[[0-9:]+, commit, FAISS index, manifest\]", err)
+    assert "plans: 5 added" in err
+
+
+def test_quiet_is_silent_and_a_pipe_gets_only_notices(tmp_path, sample_paths, cache_env, monkeypatch):
+    paths = [str(path) for path in sample_paths[:2]]
+    monkeypatch.setenv("SEMPLAN_PROGRESS", "1")
+    code, _, err = semplan("--quiet", "index", *paths, "--out", str(tmp_path / "quiet"))
+    assert (code, err) == (0, "")
+    monkeypatch.delenv("SEMPLAN_PROGRESS")  # stderr is not a terminal here
+    code, _, err = semplan("index", *paths, "--out", str(tmp_path / "plain"))
+    assert code == 0 and "\r" not in err and "files [" not in err
+    assert all(line.startswith(str(tmp_path / "plain")) for line in err.splitlines()), err
+    code, _, err = semplan("--verbose", "index", *paths, "--out", str(tmp_path / "verbose"))
+    assert code == 0 and re.search(r"semplan: DEBUG semplan.ingest: \S+: \d+ clauses written", err), err
+    code, _, err = semplan("--quiet", "--verbose", "index", *paths, "--out", str(tmp_path / "both"))
+    assert code == 1 and err.startswith("Error: choose one of --quiet and --verbose")

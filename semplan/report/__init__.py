@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from semplan._progress import NO_PROGRESS, Progress
 from semplan.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -62,14 +63,19 @@ def write_report(
 
 
 def report_corpus(
-    corpus: Any, out_dir: str | os.PathLike, *, title: str = "semplan report", **cluster_options: Any
+    corpus: Any, out_dir: str | os.PathLike, *, title: str = "semplan report", progress: Progress = NO_PROGRESS,
+    **cluster_options: Any,
 ) -> tuple[PriorityAnalysis, dict[str, Path]]:
-    """Find the priorities of an open `semplan.store.Corpus` and write its report."""
+    """Find the priorities of an open `semplan.store.Corpus` and write its report; `progress` hears of
+    stage "load", the clustering's stages, then "write"."""
     from semplan.cluster import find_priorities, with_verdicts
     from semplan.compare import plan_metadata
 
+    progress.stage("load")
     clauses = corpus.clauses()
-    analysis = find_priorities(clauses, corpus.vectors(), **with_verdicts(cluster_options, corpus.model_identity))
+    vectors = corpus.vectors()
+    analysis = find_priorities(clauses, vectors, progress=progress,
+                               **with_verdicts(cluster_options, corpus.model_identity))
     plans = corpus.plans()
     identity = corpus.model_identity
     metadata = {
@@ -77,6 +83,7 @@ def report_corpus(
         "model": identity.get("name") or identity.get("model"),
         "model_identity": identity,
     }
+    progress.stage("write")
     files = write_report(
         analysis,
         out_dir,
