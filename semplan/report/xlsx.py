@@ -68,7 +68,6 @@ def _fill_sheet(sheet: Any, header: list[str], rows: list[list[object]], frozen_
 
     bold = Font(bold=True)
     wrapped = Alignment(wrap_text=True, vertical="top")
-    top = Alignment(vertical="top")
     widths = [display_width(name) for name in header]
     sheet.append([_text_cell(sheet, name) for name in header])
     for cell in sheet[1]:
@@ -82,11 +81,10 @@ def _fill_sheet(sheet: Any, header: list[str], rows: list[list[object]], frozen_
             elif cell.value:
                 widths[column] = max(widths[column], max(map(display_width, cell.value.split("\n"))))
     for column, width in enumerate(widths, start=1):
-        letter = get_column_letter(column)
-        sheet.column_dimensions[letter].width = min(width, MAX_COLUMN_WIDTH) + 2
-        alignment = wrapped if width > MAX_COLUMN_WIDTH else top
-        for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
-            cell.alignment = alignment
+        sheet.column_dimensions[get_column_letter(column)].width = min(width, MAX_COLUMN_WIDTH) + 2
+        if width > MAX_COLUMN_WIDTH:  # only these wrap: a style per cell is what makes a workbook slow to write
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
+                cell.alignment = wrapped
     sheet.freeze_panes = sheet.cell(row=2, column=frozen_columns + 1).coordinate
     if rows:
         sheet.auto_filter.ref = sheet.dimensions
