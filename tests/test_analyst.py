@@ -13,14 +13,8 @@ from semplan._csv import BOM
 
 
 @pytest.fixture(scope="module")
-def sample_index(tmp_path_factory, e5_encoder, sample_dir):
-    from semplan.ingest import index_paths
-    from semplan.store import Corpus
-
-    directory = tmp_path_factory.mktemp("analyst") / "index"
-    with Corpus.create(directory, e5_encoder.identity()) as corpus:
-        index_paths(corpus, [sample_dir], encoder=e5_encoder)
-    return directory
+def sample_index(sample_index_dir):
+    return sample_index_dir
 
 
 @pytest.fixture(scope="module")
@@ -189,28 +183,11 @@ def test_without_pandas_the_error_says_how_to_install_it(corpus, monkeypatch):
 # ------------------------------------------------------------------ progress
 
 
-class RecordingProgress:
-    def __init__(self):
-        self.events = []
-
-    def stage(self, name, total=None, unit=""):
-        self.events.append(("stage", name, total, unit))
-
-    def advance(self, n=1):
-        self.events.append(("advance", n))
-
-    def detail(self, text):
-        self.events.append(("detail", text))
-
-    def stages(self):
-        return [event[1:] for event in self.events if event[0] == "stage"]
-
-
-def test_indexing_reports_files_stages_and_texts(tmp_path, e5_encoder, sample_dir, sample_paths):
+def test_indexing_reports_files_stages_and_texts(tmp_path, e5_encoder, sample_dir, sample_paths, recording_progress):
     from semplan.ingest import index_paths
     from semplan.store import Corpus
 
-    progress = RecordingProgress()
+    progress = recording_progress
     with Corpus.create(tmp_path / "index", e5_encoder.identity()) as corpus:
         index_paths(corpus, [sample_dir], encoder=e5_encoder, progress=progress)
     n = len(sample_paths)
@@ -224,10 +201,10 @@ def test_indexing_reports_files_stages_and_texts(tmp_path, e5_encoder, sample_di
     assert e5_encoder.progress is not progress  # the encoder's own progress is back
 
 
-def test_clustering_names_its_stages(corpus):
+def test_clustering_names_its_stages(corpus, recording_progress):
     from semplan.cluster import find_priorities
 
-    progress = RecordingProgress()
+    progress = recording_progress
     find_priorities(corpus.clauses(), corpus.vectors(), map_2d=False, progress=progress)
     assert [stage[0] for stage in progress.stages()] == ["umap", "hdbscan", "labels", "priorities", "matching"]
 

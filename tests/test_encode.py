@@ -236,22 +236,8 @@ def test_default_cache_path_follows_env(tmp_path, monkeypatch):
     assert encoder.cache_path.exists()
 
 
-class RecordingProgress:
-    def __init__(self):
-        self.events = []
-
-    def stage(self, name, total=None, unit=""):
-        self.events.append(("stage", name, total, unit))
-
-    def advance(self, n=1):
-        self.events.append(("advance", n))
-
-    def detail(self, text):
-        self.events.append(("detail", text))
-
-
-def test_progress_hears_every_text_and_nothing_is_printed(tmp_path, capsys):
-    progress = RecordingProgress()
+def test_progress_hears_every_text_and_nothing_is_printed(tmp_path, capsys, recording_progress):
+    progress = recording_progress
     encoder = fake_encoder(tmp_path, progress=progress)
     encoder.encode_passages(TEXTS)
     encoder.encode_passages(TEXTS[:4])  # from the cache this time: still counted
