@@ -86,6 +86,20 @@ def test_xlsx_never_writes_a_formula(tmp_path):
     assert sheet.column_dimensions["B"].width == len("a\\x01b ") + 8 + 2
 
 
+def test_xlsx_title_and_cells_with_characters_xml_cannot_hold(tmp_path):
+    """Found by the report fuzz test: a title of "\x1f" made saving the workbook fail."""
+    import openpyxl
+
+    from semplan.report.xlsx import xml_text
+
+    workbook = openpyxl.Workbook()
+    workbook.properties.title = xml_text("报告\x1f\ud800")
+    workbook.active["A1"] = xml_text("\ufffe条款")
+    workbook.save(tmp_path / "t.xlsx")
+    reread = openpyxl.load_workbook(tmp_path / "t.xlsx")
+    assert reread.properties.title == "报告\\x1f\\ud800" and reread.active["A1"].value == "\\ufffe条款"
+
+
 def test_every_csv_starts_with_a_byte_order_mark(sample_index, report_dir, cache_env):
     """Excel on Windows reads a CSV without a BOM in the local code page: Chinese turns to mojibake."""
     written = sorted(report_dir.glob("*.csv"))

@@ -28,8 +28,8 @@ from semplan.report.view import ReportView
 
 # Widest a column gets, in display columns; longer text wraps within it.
 MAX_COLUMN_WIDTH = 60
-# Characters XML 1.0 cannot hold (openpyxl refuses them): shown escaped instead.
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters XML 1.0 cannot hold (openpyxl and lxml refuse them): shown escaped instead.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def display_width(text: str) -> int:
@@ -58,7 +58,7 @@ def write_xlsx(view: ReportView, path: str | os.PathLike) -> Path:
     workbook.remove(workbook.active)
     for name, (header, rows), frozen_columns in report_sheets(view):
         _fill_sheet(workbook.create_sheet(name), header, rows, frozen_columns)
-    workbook.properties.title = view.title
+    workbook.properties.title = xml_text(view.title)
     return replace_atomically(path, lambda temporary: workbook.save(temporary))
 
 
@@ -90,9 +90,14 @@ def _fill_sheet(sheet: Any, header: list[str], rows: list[list[object]], frozen_
         sheet.auto_filter.ref = sheet.dimensions
 
 
+def xml_text(text: str) -> str:
+    """`text` with the characters an XML file cannot hold escaped (`\\x1f`, `\\ud800`)."""
+    return _ILLEGAL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _text_cell(sheet: Any, value: str) -> Any:
     from openpyxl.cell.cell import Cell
 
-    cell = Cell(sheet, value=_ILLEGAL.sub(lambda match: f"\\x{ord(match.group()):02x}", value))
+    cell = Cell(sheet, value=xml_text(value))
     cell.data_type = "s"  # never a formula, whatever the text starts with
     return cell
