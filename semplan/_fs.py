@@ -172,23 +172,19 @@ def staged_dir(target: Path, *, suffix: str, replace: bool) -> Iterator[Path]:
 
 
 def _try_lock(handle: IO[str], wait: bool) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
+    # filelock's primitive (flock on POSIX, LockFileEx on one byte on Windows) on our own handle, so the
+    # holder can write its pid into the file for the "busy" message, and nothing here is POSIX-only.
+    from filelock import lock_descriptor
 
-        handle.seek(0)
-        mode = msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK
-        try:
-            msvcrt.locking(handle.fileno(), mode, 1)
-        except OSError:
-            return False
-        return True
+    return lock_descriptor(handle.fileno(), blocking=wait)
+
+
+def _holder_pid(handle: IO[str]) -> str:
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
+        handle.seek(0)
+        return handle.read().strip() or "?"
+    except OSError:  # Windows: the holder's locked byte cannot be read
+        return "?"
 
 
 @contextlib.contextmanager
@@ -203,8 +199,7 @@ def exclusive_lock(path: str | os.PathLike, *, wait: bool = True, what: str | No
     handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
     try:
         if not _try_lock(handle, wait):
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
+            holder = _holder_pid(handle)
             raise LockBusy(f"{what or path} is being written by another process (pid {holder}); try again when it finishes")
         handle.seek(0)
         handle.truncate()

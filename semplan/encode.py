@@ -13,7 +13,6 @@ import functools
 import hashlib
 import os
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from semplan._faults import fault_point
 from semplan._fs import cache_dir
+from semplan._progress import NO_PROGRESS, Progress, progress_or_none
 from semplan._sqlite import migrate, schema_version
 from semplan.backends import Backend, load_backend
 from semplan.errors import InvalidArgument, ModelError, ModelMismatch, SemplanError, StoreError
@@ -163,7 +163,8 @@ class Encoder:
     `backend` a backend name (see semplan.backends) or an object with the Backend protocol;
     `cache_path` "default" for the user cache, None for no cache, or a path. `batch_size`: texts per
     backend call and per cache commit; None is the backend's `texts_per_call` if it has one, else 32.
-    `progress`: None or True show a bar on stderr when it is a terminal, False never. Not safe to share
+    `progress` (semplan._progress.Progress) hears of each call: stage "encode", texts done of the
+    total; None (or False) for none. The library never draws a bar itself. Not safe to share
     between threads.
     """
 
@@ -173,7 +174,7 @@ class Encoder:
         backend: str | Backend = "auto",
         cache_path: str | os.PathLike | None = "default",
         batch_size: int | None = None,
-        progress: bool | None = None,
+        progress: Progress | bool | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ):
         if batch_size is not None and batch_size < 1:
@@ -192,7 +193,7 @@ class Encoder:
             )
         self.batch_size = batch_size
         self.chunk_size = chunk_size
-        self.progress = progress
+        self.progress = progress_or_none(progress)
         self.texts_encoded = 0  # texts the model itself ran on (not found in the cache)
         if cache_path is None:
             self.cache_path = None
@@ -272,7 +273,7 @@ class Encoder:
 
     def iter_encode(self, texts: Iterable[str], role: str = "passage") -> Iterator[np.ndarray]:
         """One (chunk, dims) array per chunk of input, in order: for writers that stream into an index."""
-        return self._iter_chunks(texts, role, progress_bar=None)
+        return self._iter_chunks(texts, role, NO_PROGRESS)
 
     def close(self) -> None:
         if self.cache is not None:
@@ -290,18 +291,19 @@ class Encoder:
         if isinstance(texts, str):
             texts = [texts]
         total = len(texts) if hasattr(texts, "__len__") else None
-        with self._progress_bar(total) as bar:
-            if total is not None:
-                out = np.empty((total, self.dims), dtype=np.float32)
-                filled = 0
-                for vectors in self._iter_chunks(texts, role, bar):
-                    out[filled : filled + len(vectors)] = vectors
-                    filled += len(vectors)
-                return out[:filled]
-            chunks = list(self._iter_chunks(texts, role, bar))
+        progress = self.progress
+        progress.stage("encode", total, "texts")
+        if total is not None:
+            out = np.empty((total, self.dims), dtype=np.float32)
+            filled = 0
+            for vectors in self._iter_chunks(texts, role, progress):
+                out[filled : filled + len(vectors)] = vectors
+                filled += len(vectors)
+            return out[:filled]
+        chunks = list(self._iter_chunks(texts, role, progress))
         return _concatenate_releasing(chunks, self.dims)
 
-    def _iter_chunks(self, texts: Iterable[str], role: str, progress_bar) -> Iterator[np.ndarray]:
+    def _iter_chunks(self, texts: Iterable[str], role: str, progress: Progress) -> Iterator[np.ndarray]:
         prompt = self.prompt(role)
         chunk: list[str] = []
         position = 0
@@ -311,19 +313,18 @@ class Encoder:
             chunk.append(text)
             position += 1
             if len(chunk) == self.chunk_size:
-                yield self._encode_chunk(chunk, prompt, progress_bar)
+                yield self._encode_chunk(chunk, prompt, progress)
                 chunk = []
         if chunk:
-            yield self._encode_chunk(chunk, prompt, progress_bar)
+            yield self._encode_chunk(chunk, prompt, progress)
 
-    def _encode_chunk(self, texts: list[str], prompt: str, progress_bar) -> np.ndarray:
+    def _encode_chunk(self, texts: list[str], prompt: str, progress: Progress) -> np.ndarray:
         digests = [text_digest(text) for text in texts]
         text_by_digest = dict(zip(digests, texts, strict=True))  # a repeated text is encoded once
         occurrences = Counter(digests)
         key_id = self._key_id(prompt)
         found = self.cache.get_many(key_id, list(text_by_digest), self.dims) if self.cache is not None else {}
-        if progress_bar is not None:
-            progress_bar.update(sum(occurrences[digest] for digest in found))
+        progress.advance(sum(occurrences[digest] for digest in found))
         missing = [digest for digest in text_by_digest if digest not in found]
         # Longest first, as sentence-transformers does: similar lengths share a batch and pad little.
         # sorted() is stable, so the batches are the same on every run over the same input.
@@ -335,8 +336,7 @@ class Encoder:
             if self.cache is not None:
                 self.cache.put_many(key_id, batch, vectors)
             found.update(zip(batch, vectors, strict=True))
-            if progress_bar is not None:
-                progress_bar.update(sum(occurrences[digest] for digest in batch))
+            progress.advance(sum(occurrences[digest] for digest in batch))
         out = np.empty((len(texts), self.dims), dtype=np.float32)
         for row, digest in enumerate(digests):
             out[row] = found[digest]
@@ -368,15 +368,6 @@ class Encoder:
             )
         return self._key_ids[prompt]
 
-    def _progress_bar(self, total: int | None):
-        show = self.progress is not False and _stderr_is_terminal()
-        if not show:
-            return _NoBar()
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc="encoding", unit="text", file=sys.stderr, leave=False)
-
-
 def same_model(stored: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     """Same weights, dims and prompts (keys missing from either side are not compared); the backend may differ."""
     for key in ("revision", "dims", "prompts"):
@@ -395,21 +386,6 @@ def describe_model(identity: Mapping[str, Any]) -> str:
     """`name@revision` (the revision cut to 12 characters), as error messages show a model."""
     revision = str(identity.get("revision") or "")
     return f"{model_name(identity)}@{revision[:12]}" if revision else model_name(identity)
-
-
-class _NoBar:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _concatenate_releasing(chunks: list[np.ndarray], dims: int) -> np.ndarray:

@@ -10,10 +10,12 @@ next search or write brings the FAISS file and manifest up to date (docs/index-d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,17 @@ from typing import Any
 import numpy as np
 
 from semplan._fs import discard_dir
+from semplan._progress import NO_PROGRESS, Progress, Within
 from semplan.encode import Encoder
 from semplan.errors import InputError, InvalidArgument, SemplanError, StoreError
 from semplan.mask import mask_plan
 from semplan.metadata import MetadataOverrides, PlanMetadata, document_metadata
 from semplan.models import DEFAULT_MODEL, resolve_model
-from semplan.read import Document, iter_documents
+from semplan.read import Document, count_plan_files, iter_documents
 from semplan.segment import Clause, RepeatedLines, segment_document
 from semplan.store import DEFAULT_ANN_THRESHOLD, Corpus, PlanWriter
+
+logger = logging.getLogger(__name__)
 
 Segmenter = Callable[[Document], list[Clause]]
 OnError = Callable[[str, Exception], None]
@@ -84,25 +89,38 @@ def index_paths(
     plan_ids: Iterable[str | None] | None = None,
     replace: bool = False,
     metadata: MetadataOverrides | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> AddReport:
     """Read, segment and encode plan files (directories expand) into `corpus`, in one transaction.
 
     `encoder` defaults to the index's own model (`Encoder.for_index`). With `keep_going`, a file
     that cannot be read or segmented is reported (in `AddReport.failed`, and to `on_error`) and the
     rest are indexed. `plan_ids` pairs an id with each path (`read.iter_documents`); `replace` as in
-    `index_documents`.
+    `index_documents`. `progress` hears of the stages: "read" (files), then those of `index_documents`.
     """
     report = AddReport()
+    paths = list(paths)
+    progress.stage("read", count_plan_files(paths), "files")
 
     def failed(path: Any, error: Exception) -> None:
         report.failed.append((str(path), str(error)))
         if on_error is not None:
             on_error(str(path), error)
 
-    documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None,
+    def read_failed(path: Any, error: Exception) -> None:
+        progress.advance()
+        failed(path, error)
+
+    def counted(documents: Iterable[Document]) -> Iterator[Document]:
+        for document in documents:
+            progress.detail(document.path.name if document.path is not None else document.plan_id)
+            progress.advance()
+            yield document
+
+    documents = iter_documents(paths, keep_going=keep_going, on_error=read_failed if keep_going else None,
                                plan_ids=plan_ids)
-    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report,
-                           replace=replace, metadata=metadata)
+    return index_documents(corpus, counted(documents), encoder=encoder, keep_going=keep_going, on_error=failed,
+                           report=report, replace=replace, metadata=metadata, progress=progress)
 
 
 def _repeated_lines(corpus: Corpus, documents: list[Document]) -> RepeatedLines:
@@ -122,6 +140,7 @@ def index_documents(
     report: AddReport | None = None,
     replace: bool = False,
     metadata: MetadataOverrides | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> AddReport:
     """Segment and encode read documents into `corpus`, in one transaction (see `index_paths`).
 
@@ -134,6 +153,9 @@ def index_documents(
 
     Each plan's metadata (semplan.metadata) is read from its text and file name and stored with
     it; `metadata` overrides it, and what was set by hand before is kept.
+
+    `progress` hears of stage "index" (files; the detail names the file and its step: segment,
+    encode with its texts done, write), then "save" (the commit, the FAISS file, the manifest).
     """
     if segmenter is None:
         documents = list(documents)
@@ -143,6 +165,7 @@ def index_documents(
     seen: dict[str, str] = {}
     with corpus.writing() as writer:
         stored_paths = {record.plan_id: record.path for record in corpus.plans()}
+        progress.stage("index", len(documents) if isinstance(documents, list) else None, "files")
         for document in documents:
             where = str(document.path) if document.path is not None else document.plan_id
             try:
@@ -150,7 +173,8 @@ def index_documents(
                     raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
                 seen[document.plan_id] = where
                 stored_metadata = writer.stored_metadata(document.plan_id)  # before a replaced plan's rows go
-                _write_document(writer, document, segmenter, encoder, report, None if replace else stored_paths)
+                _write_document(writer, document, segmenter, encoder, report, None if replace else stored_paths,
+                                progress=progress)
                 _write_metadata(writer, document, metadata, stored_metadata)
             except SemplanError as error:
                 if not keep_going:
@@ -159,12 +183,28 @@ def index_documents(
                     on_error(where, error)
                 else:
                     report.failed.append((where, str(error)))
+            progress.advance()
+        progress.stage("save")
+        progress.detail("commit, FAISS index, manifest")
     return report
+
+
+@contextlib.contextmanager
+def _encoder_reporting_to(encoder: Encoder, progress: Progress, label: str) -> Iterator[None]:
+    """While indexing, the encoder's texts show as the detail of the "index" stage, which counts files."""
+    if progress is NO_PROGRESS or not isinstance(encoder, Encoder):
+        yield
+        return
+    own, encoder.progress = encoder.progress, Within(progress, label)
+    try:
+        yield
+    finally:
+        encoder.progress = own
 
 
 def _write_document(
     writer: PlanWriter, document: Document, segmenter: Segmenter, encoder: Encoder, report: AddReport,
-    stored_paths: Mapping[str, str | None] | None = None,
+    stored_paths: Mapping[str, str | None] | None = None, progress: Progress = NO_PROGRESS,
 ) -> None:
     path = str(document.path) if document.path is not None else None
     if writer.stored_sha256(document.plan_id) == document.sha256:
@@ -173,20 +213,24 @@ def _write_document(
         return
     if stored_paths is not None:
         _refuse_other_file(document.plan_id, stored_paths.get(document.plan_id), path)
+    progress.detail(f"segment {document.plan_id}")
     clauses = mask_clauses(segmenter(document))
     texts = [clause.match_text for clause in clauses]
     vectors = writer.stored_vectors(texts)
     report.vectors_reused += sum(1 for text in texts if text in vectors)
     missing = [text for text in dict.fromkeys(texts) if text not in vectors]
     if missing:
+        progress.detail(f"encode {document.plan_id}")
         encoded_before = getattr(encoder, "texts_encoded", 0)
-        encoded = np.asarray(encoder.encode_clauses(missing), dtype=np.float32)
+        with _encoder_reporting_to(encoder, progress, document.plan_id):
+            encoded = np.asarray(encoder.encode_clauses(missing), dtype=np.float32)
         encoded_now = getattr(encoder, "texts_encoded", 0) - encoded_before
         if encoded.shape != (len(missing), writer.dims):
             raise StoreError(f"the encoder returned vectors of shape {encoded.shape}, expected ({len(missing)}, {writer.dims})")
         vectors.update(zip(missing, encoded, strict=True))
         report.texts_encoded += encoded_now
         report.texts_cached += len(missing) - encoded_now
+    progress.detail(f"write {document.plan_id}")
     stacked = np.stack([vectors[text] for text in texts]) if texts else np.zeros((0, writer.dims), dtype=np.float32)
     replaced = writer.put_plan(
         document.plan_id, source_text=document.text, sha256=document.sha256, clauses=clauses, vectors=stacked,
@@ -194,6 +238,7 @@ def _write_document(
     )
     (report.replaced if replaced else report.added).append(document.plan_id)
     report.clauses_written += len(clauses)
+    logger.debug("%s: %d clauses written, %d new texts encoded", document.plan_id, len(clauses), len(missing))
 
 
 def mask_clauses(clauses: list[Clause]) -> list[Clause]:
@@ -246,13 +291,14 @@ def update_index(
     plan_ids: Iterable[str | None] | None = None,
     replace: bool = False,
     metadata: MetadataOverrides | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> IndexUpdate:
     """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
 
     A new index is for `encoder`, else `model` (default: multilingual-e5-small) on `backend`, and
     takes `ann_threshold`. An existing one keeps its model: `encoder` or `model` must match it, and
     its vectors come from `encoder`, else its own model on `backend` ("auto": the one that built it).
-    `plan_ids` and `replace` go to `index_paths`.
+    `plan_ids`, `replace` and `progress` go to `index_paths`.
     """
     directory = Path(directory)
     paths, remove = list(paths), list(remove)
@@ -276,7 +322,7 @@ def update_index(
                         corpus.model_identity, None if backend == "auto" else backend, index=directory
                     )
                     added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
-                                        plan_ids=plan_ids, replace=replace, metadata=metadata)
+                                        plan_ids=plan_ids, replace=replace, metadata=metadata, progress=progress)
             except BaseException:
                 stored_nothing = not exists and not corpus.plans()
                 raise

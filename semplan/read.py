@@ -96,6 +96,24 @@ def check_plan_id(plan_id: str, path: Path | None = None) -> str:
     return plan_id
 
 
+def _directory_files(directory: Path) -> tuple[list[Path], list[str]]:
+    """The plan files directly inside `directory`, sorted, and the names of the other files it skips."""
+    entries = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = [p for p in entries if p.suffix.lower() in SUPPORTED_SUFFIXES]
+    return files, [p.name for p in entries if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+
+
+def count_plan_files(paths: Iterable[str | Path]) -> int:
+    """How many files `iter_documents(paths)` will read (a directory: the plan files inside it)."""
+    total = 0
+    for path in map(Path, paths):
+        try:
+            total += len(_directory_files(path)[0]) if path.is_dir() else 1
+        except OSError:  # unreadable: iter_documents reports it
+            total += 1
+    return total
+
+
 def iter_documents(
     paths: Iterable[str | Path],
     keep_going: bool = False,
@@ -117,9 +135,7 @@ def iter_documents(
         if path.is_dir():
             if plan_id is not None:
                 raise InputError(f"{path}: a plan id cannot be given for a directory")
-            entries = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-            files = [p for p in entries if p.suffix.lower() in SUPPORTED_SUFFIXES]
-            skipped = [p.name for p in entries if p.suffix.lower() not in SUPPORTED_SUFFIXES]
+            files, skipped = _directory_files(path)
             if skipped:
                 logger.info("%s: skipped %d file(s) of other types: %s", path, len(skipped), ", ".join(skipped))
             if not files:

@@ -122,6 +122,45 @@ class AlignedClause:
         }
 
 
+HIT_FRAME_COLUMNS = ("plan", "clause_id", "n", "kind", "section", "item", "path", "score", "verdict", "lexical_score",
+                     "shared_terms", "paraphrase", "text")  # fmt: skip
+
+
+def _hit_row(hit: Hit, prefix: str = "") -> dict[str, Any]:
+    data = hit.to_dict()
+    data["shared_terms"] = " ".join(hit.shared_terms)
+    data["lexical_score"] = hit.lexical_score
+    return {prefix + column: data[column] for column in HIT_FRAME_COLUMNS}
+
+
+class Hits(list[Hit]):
+    """A search's hits, best first: a list, with `to_frame()` for notebooks."""
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per hit (needs semplan[frames])."""
+        from semplan._frames import data_frame
+
+        return data_frame((_hit_row(hit) for hit in self), HIT_FRAME_COLUMNS)
+
+
+class AlignedClauses(list[AlignedClause]):
+    """`Searcher.align`'s rows: a list, with `to_frame()` in long form, as `similar --plan --csv` prints."""
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per (clause, other plan), columns of the match prefixed `match_`;
+        a clause without a match in a plan has empty match columns (needs semplan[frames])."""
+        from semplan._frames import data_frame
+
+        empty = dict.fromkeys(f"match_{column}" for column in HIT_FRAME_COLUMNS)
+        rows = []
+        for row in self:
+            own = {"clause_id": row.clause.clause_id, "plan": row.clause.plan_id, "n": row.clause.n,
+                   "text": row.clause.text}  # fmt: skip
+            for hit in row.matches.values():
+                rows.append({**own, **(_hit_row(hit, "match_") if hit is not None else empty)})
+        return data_frame(rows, ["clause_id", "plan", "n", "text", *empty])
+
+
 def context(source_text: str, spans: Sequence[tuple[int, int]], width: int = 30) -> tuple[str, str]:
     """Up to `width` characters of source before and after a clause, on the clause's own lines."""
     if not spans:
@@ -224,7 +263,7 @@ class Searcher:
         min_score: float | None = None,
         lexical_texts: Sequence[str] | None = None,
         exclude_clauses: Iterable[str] = (),
-    ) -> list[list[Hit]]:
+    ) -> list[Hits]:
         """The one search path: for each query vector (one per row), its k nearest clauses within `plans`.
 
         `lexical_texts` (one matching text per query) turns on the lexical signal; `exclude_clauses`
@@ -254,29 +293,29 @@ class Searcher:
         clauses = self.corpus.clauses_by_row_id(row_id for ranked in ranked_per_query for row_id, _, _ in ranked)
         calibration = calibration_for(self.corpus.model_identity)
         return [
-            [
+            Hits(
                 replace(Hit.of(clauses[row_id], score, lexical), verdict=calibration.verdict(score) if calibration else None)
                 for row_id, score, lexical in ranked
                 if row_id in clauses
-            ]
+            )
             for ranked in ranked_per_query
         ]
 
-    def by_vector(self, vector: np.ndarray, k: int = 10, **options: Any) -> list[Hit]:
+    def by_vector(self, vector: np.ndarray, k: int = 10, **options: Any) -> Hits:
         """`by_vectors` for one query vector."""
         return self.by_vectors(np.asarray(vector)[None, :], k, **options)[0]
 
     def by_text(
         self, text: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
         lexical: bool = False,
-    ) -> list[Hit]:
+    ) -> Hits:
         """The k clauses closest to a free-text query (any language), best first."""
         return self.by_texts([text], k, plans=plans, min_score=min_score, lexical=lexical)[0]
 
     def by_texts(
         self, texts: Sequence[str], k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
         lexical: bool = False, query_ids: Sequence[str] | None = None,
-    ) -> list[list[Hit]]:
+    ) -> list[Hits]:
         """`by_text` for many queries at once: one encoder batch and one index search for all of them, so a
         script's hundred questions cost one model load. The answers are in the order of `texts`; `query_ids`
         name the queries in errors (default: their 1-based positions)."""
@@ -298,12 +337,12 @@ class Searcher:
         vectors = np.asarray(self.encoder.encode_queries(query_texts), dtype=np.float32)
         answers = self.by_vectors(vectors, k, plans=plans, min_score=min_score,
                                   lexical_texts=query_texts if lexical else None)
-        return [[hit.explained_by(text) for hit in hits] for text, hits in zip(texts, answers, strict=True)]
+        return [Hits(hit.explained_by(text) for hit in hits) for text, hits in zip(texts, answers, strict=True)]
 
     def by_clause(
         self, clause_id: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
         lexical: bool = False,
-    ) -> list[Hit]:
+    ) -> Hits:
         """The k clauses closest to a stored clause (`plan#n`), itself left out; other plans only
         unless `plans.include_own_plan` or `plans.only` names the clause's plan."""
         clause = self.corpus.clause(clause_id)
@@ -313,12 +352,12 @@ class Searcher:
             vector, k, plans=plans.for_clause_of(clause.plan_id), min_score=min_score,
             lexical_texts=[clause.match_text] if lexical else None, exclude_clauses=[clause_id],
         )
-        return [hit.explained_by(clause.text) for hit in hits]
+        return Hits(hit.explained_by(clause.text) for hit in hits)
 
     def align(
         self, plan_id: str, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None, lexical: bool = False,
         keep_different: bool = True,
-    ) -> list[AlignedClause]:
+    ) -> AlignedClauses:
         """For every clause of `plan_id`, its best match in each other plan within `plans`; with
         `keep_different=False` a best match whose verdict is `different` counts as none.
 
@@ -329,7 +368,7 @@ class Searcher:
         self.corpus.check_plans([plan_id, *plans.named()])
         targets = [record.plan_id for record in self.corpus.plans() if record.plan_id != plan_id and plans.admits(record.plan_id)]
         clauses = self.corpus.clauses(plan_id)
-        rows = [AlignedClause(Hit.of(clause, 1.0), {}) for clause in clauses]
+        rows = AlignedClauses(AlignedClause(Hit.of(clause, 1.0), {}) for clause in clauses)
         if not clauses:
             return rows
         vectors = self.corpus.plan_vectors([plan_id])[1]

@@ -64,3 +64,39 @@ def cache_env(e5_encoder):
         del os.environ["SEMPLAN_CACHE_DIR"]
     else:
         os.environ["SEMPLAN_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def sample_index_dir(tmp_path_factory, e5_encoder, sample_dir) -> Path:
+    """The sample plans indexed with the real model, for tests that only read an index."""
+    from semplan.ingest import index_paths
+    from semplan.store import Corpus
+
+    directory = tmp_path_factory.mktemp("sample") / "index"
+    with Corpus.create(directory, e5_encoder.identity()) as corpus:
+        index_paths(corpus, [sample_dir], encoder=e5_encoder)
+    return directory
+
+
+class RecordingProgress:
+    """A semplan._progress.Progress that keeps every call: ("stage", name, total, unit), ("advance", n), ("detail", text)."""
+
+    def __init__(self):
+        self.events = []
+
+    def stage(self, name, total=None, unit=""):
+        self.events.append(("stage", name, total, unit))
+
+    def advance(self, n=1):
+        self.events.append(("advance", n))
+
+    def detail(self, text):
+        self.events.append(("detail", text))
+
+    def stages(self):
+        return [event[1:] for event in self.events if event[0] == "stage"]
+
+
+@pytest.fixture
+def recording_progress() -> RecordingProgress:
+    return RecordingProgress()

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "semplan"
 # Pipeline order: data flows down this list; imports may only point up it.
 LAYERS = [
     ("semplan.errors", "semplan._faults", "semplan.data"),
-    ("semplan._fs", "semplan._sqlite", "semplan._csv"),
+    ("semplan._fs", "semplan._sqlite", "semplan._csv", "semplan._frames", "semplan._progress"),
     ("semplan.read",),
     ("semplan.normalize", "semplan.metadata"),
     ("semplan.mask",),
@@ -43,8 +43,9 @@ PLUMBING = {
     "tempfile.mkstemp": ("semplan/_fs.py",),
     "tempfile.mkdtemp": ("semplan/_fs.py",),
     "os.rename": ("semplan/_fs.py",),
-    "flock": ("semplan/_fs.py",),
-    "msvcrt": ("semplan/_fs.py",),
+    "flock": ("semplan/_fs.py",),  # filelock, lock_descriptor
+    "fcntl": (),  # POSIX-only: semplan must import on Windows
+    "msvcrt": (),
     "PRAGMA user_version": ("semplan/_sqlite.py",),
     "os.replace": ("semplan/_fs.py", "semplan/_faults.py"),
 }

@@ -52,9 +52,8 @@ class FakeBackend:
 
 def fake_encoder(tmp_path, backend=None, spec=FAKE_SPEC, cache="cache.sqlite", **options) -> Encoder:
     cache_path = None if cache is None else tmp_path / cache
-    return Encoder(
-        model=spec, backend=backend or FakeBackend(), cache_path=cache_path, progress=False, **options
-    )
+    options.setdefault("progress", False)
+    return Encoder(model=spec, backend=backend or FakeBackend(), cache_path=cache_path, **options)
 
 
 TEXTS = [f"第{n}条 推进{'学前教育' * (n % 7)}普惠发展" for n in range(100)]
@@ -237,17 +236,18 @@ def test_default_cache_path_follows_env(tmp_path, monkeypatch):
     assert encoder.cache_path.exists()
 
 
-def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path, capsys):
-    Encoder(model=FAKE_SPEC, backend=FakeBackend(), cache_path=None).encode_passages(TEXTS)
-    assert capsys.readouterr().err == ""
-
-
-def test_progress_bar_on_a_terminal_unless_disabled(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("semplan.encode._stderr_is_terminal", lambda: True)
-    Encoder(model=FAKE_SPEC, backend=FakeBackend(), cache_path=None).encode_passages(TEXTS)
-    assert "encoding" in capsys.readouterr().err
+def test_progress_hears_every_text_and_nothing_is_printed(tmp_path, capsys, recording_progress):
+    progress = recording_progress
+    encoder = fake_encoder(tmp_path, progress=progress)
+    encoder.encode_passages(TEXTS)
+    encoder.encode_passages(TEXTS[:4])  # from the cache this time: still counted
+    stages = [event for event in progress.events if event[0] == "stage"]
+    assert stages == [("stage", "encode", len(TEXTS), "texts"), ("stage", "encode", 4, "texts")]
+    advanced = [event[1] for event in progress.events if event[0] == "advance"]
+    assert sum(advanced) == len(TEXTS) + 4
+    assert capsys.readouterr() == ("", "")  # the library draws no bar of its own
     Encoder(model=FAKE_SPEC, backend=FakeBackend(), cache_path=None, progress=False).encode_passages(TEXTS)
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr() == ("", "")
 
 
 def test_identity_names_everything_an_index_must_match(tmp_path):

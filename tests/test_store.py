@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -430,3 +432,30 @@ def test_a_killed_creation_leaves_nothing_behind_for_long(tmp_path):
     Corpus.create(tmp_path / "index", fake_encoder().identity()).close()
     assert not leftover.exists() and running.exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["index", running.name])
+
+
+def test_index_lock_is_filelocks_lock(tmp_path):
+    """The index lock is the primitive `filelock.FileLock` takes, so the two exclude each other."""
+    import filelock
+
+    from semplan._fs import exclusive_lock
+
+    path = tmp_path / ".lock"
+    with exclusive_lock(path, what="the index"):
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(path).acquire(blocking=False)
+    with filelock.FileLock(path):
+        with pytest.raises(LockBusy, match="the index is being written by another process"):
+            with exclusive_lock(path, wait=False, what="the index"):
+                pass
+    with exclusive_lock(path, wait=False):  # free again
+        assert path.read_text(encoding="utf-8") == str(os.getpid())
+
+
+def test_semplan_imports_without_fcntl():
+    """Windows has no fcntl: no module may import it (the index and search must work there)."""
+    code = (
+        "import sys; sys.modules['fcntl'] = None\n"
+        "import semplan, semplan.store, semplan.search, semplan.ingest, semplan.compare, semplan.report, semplan.cli\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

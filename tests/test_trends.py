@@ -89,14 +89,8 @@ def test_trends_by_level_and_issuer_and_unknown():
 
 
 @pytest.fixture(scope="module")
-def sample_index(tmp_path_factory, e5_encoder, sample_dir):
-    from semplan.ingest import index_paths
-    from semplan.store import Corpus
-
-    directory = tmp_path_factory.mktemp("trends") / "index"
-    with Corpus.create(directory, e5_encoder.identity()) as corpus:
-        index_paths(corpus, [sample_dir], encoder=e5_encoder)
-    return directory
+def sample_index(sample_index_dir):
+    return sample_index_dir
 
 
 def test_trends_cli_on_the_sample_plans(sample_index):

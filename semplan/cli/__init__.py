@@ -7,7 +7,6 @@ modules are imported only when their command runs, so `semplan --help` stays fas
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 import unicodedata
 from typing import NoReturn
@@ -46,38 +45,26 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="semplan")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Nothing on stderr but errors: no progress bar, no notices.")
+@click.option("--verbose", "-v", is_flag=True, help="Also show the library's log (the `semplan` logger's DEBUG and INFO).")
+def cli(quiet: bool, verbose: bool) -> None:
     """What a stack of government work plans has in common, and what each one says alone.
+
+    A long command shows one progress bar on stderr when stderr is a terminal
+    (SEMPLAN_PROGRESS=1 forces it, 0 turns it off).
 
     \b
     Example:
       semplan index semplan/data/sample_plans --out out/index
       semplan similar "课后服务" --index out/index
       semplan report --index out/index --out out/report
+      semplan --quiet index plans/ --out out/index
     """
+    from semplan.cli._progress import configure
 
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is when a message comes (click's test runner swaps it)."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def _show_library_notices() -> None:
-    """The library logs its notices (the torch fallback, a first ONNX export); the CLI shows them on stderr."""
-    library = logging.getLogger("semplan")
-    if any(isinstance(handler, _StderrHandler) for handler in library.handlers):
-        return
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("semplan: %(message)s"))
-    library.addHandler(handler)
-    library.setLevel(logging.INFO)
+    if quiet and verbose:
+        raise click.UsageError("choose one of --quiet and --verbose")
+    configure(quiet=quiet, verbose=verbose)
 
 
 _HIDDEN = {"\u2028", "\u2029", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
@@ -105,7 +92,9 @@ def _fail(message: str) -> NoReturn:
 
 def main() -> None:
     """The `semplan` entry point: every error, a usage error too, is one `Error: …` line and exit status 1."""
-    _show_library_notices()
+    from semplan.cli._progress import show_library_notices
+
+    show_library_notices()
     try:
         # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting with it.
         code = cli.main(prog_name="semplan", standalone_mode=False)

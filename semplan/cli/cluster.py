@@ -38,14 +38,17 @@ def command(directory: str, as_json: bool, width: int | None, **options: Any) ->
       semplan cluster --index out/index
       semplan cluster --index out/index --min-cluster-size 5 --seed 7 --json > priorities.json
     """
+    from semplan.cli._progress import command_progress, notice
     from semplan.cluster import find_priorities, with_verdicts
     from semplan.store import Corpus
 
     arguments = clustering_arguments(options, map_2d=False)
     with Corpus.open(directory) as corpus:
         clauses = corpus.clauses()
-        click.echo(f"clustering {len(clauses)} clauses…", err=True)
-        analysis = find_priorities(clauses, corpus.vectors(), **with_verdicts(arguments, corpus.model_identity))
+        notice(f"clustering {len(clauses)} clauses…")
+        with command_progress("cluster") as progress:
+            analysis = find_priorities(clauses, corpus.vectors(), progress=progress,
+                                       **with_verdicts(arguments, corpus.model_identity))
     try:
         if as_json:
             click.echo(json.dumps(analysis.summary_dict(), ensure_ascii=False, indent=2))

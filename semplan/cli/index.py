@@ -52,6 +52,7 @@ def command(paths, directory, model, backend, keep_going, plan_ids, replace, rem
       semplan index plans/ --out out/index --meta plans.csv
     """
     from semplan.cli import error_line
+    from semplan.cli._progress import command_progress, notice, write_stderr
     from semplan.ingest import update_index
 
     if not paths and not remove_plans:
@@ -60,21 +61,22 @@ def command(paths, directory, model, backend, keep_going, plan_ids, replace, rem
         raise click.UsageError(f"{len(plan_ids)} --plan-id values for {len(paths)} paths: give one per PATH")
 
     def warn(path: str, error: Exception) -> None:
-        click.echo(error_line(str(error)), err=True)
+        write_stderr(error_line(str(error)))
 
     try:
-        update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
-                              ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn,
-                              plan_ids=plan_ids or None, replace=replace,
-                              metadata=metadata_overrides(metadata_values))
+        with command_progress("index") as progress:
+            update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
+                                  ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn,
+                                  plan_ids=plan_ids or None, replace=replace,
+                                  metadata=metadata_overrides(metadata_values), progress=progress)
     except InvalidArgument as error:  # an option that does not fit this index: a usage error
         raise click.UsageError(str(error)) from None
     if update.removed:
-        click.echo(f"{directory}: removed {', '.join(update.removed)}", err=True)
+        notice(f"{directory}: removed {', '.join(update.removed)}")
     if update.added is not None:
-        click.echo(f"{directory}: {update.added.summary()}", err=True)
+        notice(f"{directory}: {update.added.summary()}")
         if update.added.failed:
             raise InputError(f"{len(update.added.failed)} input(s) could not be indexed: "
                              + ", ".join(path for path, _ in update.added.failed))
-    click.echo(f"{directory}: {update.counts['plans']} plans, {update.counts['clauses']} clauses "
-               f"({update.faiss_kind} FAISS index, model {update.model})", err=True)
+    notice(f"{directory}: {update.counts['plans']} plans, {update.counts['clauses']} clauses "
+           f"({update.faiss_kind} FAISS index, model {update.model})")

@@ -31,7 +31,8 @@ def command(directory: str, out_dir: str, title: str, **options: Any) -> None:
     heatmap, a 2-D map of all clauses, the priorities with their clauses by plan and
     links into the source text, each plan's unique priorities and clauses, the plan ×
     plan matrix), report.md (the same findings as text), priorities.csv, clauses.csv
-    (clause, plan, priority, score, …) and report.json (everything). The clustering
+    (clause, plan, priority, score, …), report.json (everything) and report.xlsx (a sheet
+    each: priorities, evidence, clauses, plan × plan, unique clauses, over time). The clustering
     options are those of `semplan cluster`.
 
     \b
@@ -40,13 +41,14 @@ def command(directory: str, out_dir: str, title: str, **options: Any) -> None:
       semplan report --index out/sample/index --out out/sample/report
       semplan report --index out/sample/index --out out/report-7 --seed 7 --assign-outliers
     """
+    from semplan.cli._progress import command_progress, notice
     from semplan.report import report_corpus
     from semplan.store import Corpus
 
     arguments = clustering_arguments(options)
-    with Corpus.open(directory) as corpus:
-        click.echo(f"clustering {len(corpus)} clauses…", err=True)
-        analysis, files = report_corpus(corpus, out_dir, title=title, **arguments)
+    with Corpus.open(directory) as corpus, command_progress("report") as progress:
+        notice(f"clustering {len(corpus)} clauses…")
+        analysis, files = report_corpus(corpus, out_dir, title=title, progress=progress, **arguments)
     click.echo(analysis.summary())
     for path in files.values():
         click.echo(f"wrote {path}")

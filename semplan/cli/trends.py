@@ -37,6 +37,7 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, width: int | N
       semplan trends --index out/index --by level --json
       semplan trends --index out/series --csv > trends.csv
     """
+    from semplan.cli._progress import command_progress, notice
     from semplan.cluster import find_priorities, with_verdicts
     from semplan.compare import plan_metadata
     from semplan.report.trends import priority_trends
@@ -45,11 +46,12 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, width: int | N
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     arguments = clustering_arguments(options, map_2d=False)
-    with Corpus.open(directory) as corpus:
-        click.echo(f"clustering {len(corpus)} clauses…", err=True)
-        analysis = find_priorities(corpus.clauses(), corpus.vectors(), **with_verdicts(arguments, corpus.model_identity))
+    with Corpus.open(directory) as corpus, command_progress("trends") as progress:
+        notice(f"clustering {len(corpus)} clauses…")
+        analysis = find_priorities(corpus.clauses(), corpus.vectors(), progress=progress,
+                                   **with_verdicts(arguments, corpus.model_identity))
         trends = priority_trends(analysis, plan_metadata(corpus), by)
-    click.echo(analysis.summary(), err=True)
+    notice(analysis.summary())
     try:
         if as_json:
             click.echo(json.dumps(trends.to_dict(), ensure_ascii=False, indent=1))
@@ -63,14 +65,12 @@ def command(directory: str, by: str, as_json: bool, as_csv: bool, width: int | N
 
 def _print_csv(trends) -> None:
     from semplan._csv import SafeWriter
+    from semplan.report.tables import trends_table
 
+    header, rows = trends_table(trends)
     writer = SafeWriter(sys.stdout)
-    writer.writerow(["priority_id", "label", *trends.groups, *(f"share:{group}" for group in trends.groups),
-                     "trend", "first", "last"])  # fmt: skip
-    for entry in trends.priorities:
-        writer.writerow([entry.priority_id, entry.label, *entry.counts.values(),
-                         *(round(share, 4) for share in entry.shares.values()),
-                         entry.direction or "", entry.first or "", entry.last or ""])  # fmt: skip
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 def _print_text(trends, analysis, width: int) -> None:

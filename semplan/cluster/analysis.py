@@ -152,6 +152,13 @@ class ClauseResult:
         }
 
 
+CLAUSE_FRAME_COLUMNS = ("clause_id", "plan", "n", "kind", "path", "priority_id", "priority_label", "score",
+                        "membership", "assigned", "unique", "noise", "formula", "outlier_kind", "best_match_id",
+                        "best_match_score", "best_match_z", "text")  # fmt: skip
+PRIORITY_FRAME_COLUMNS = ("priority_id", "label", "tier", "size", "n_plans", "cohesion", "keywords",
+                          "central_clause_id", "central_clause")  # fmt: skip
+
+
 @dataclass
 class PriorityAnalysis:
     """Everything the report shows: priorities, per-clause results, plan overlap, a 2-D map."""
@@ -251,6 +258,32 @@ class PriorityAnalysis:
             f"{len(self.outliers)} outliers ({outliers['unique']} unique, {outliers['unplaced']} unplaced, "
             f"{outliers['noise']} noise, {outliers['formula']} formula); {sum(r.unique for r in self.results)} unique clauses"
         )
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per clause: its text and where it landed (needs semplan[frames])."""
+        from semplan._frames import data_frame
+
+        rows = []
+        for clause, result in zip(self.clauses, self.results, strict=True):
+            priority = self._priority_index.get(result.priority_id) if result.priority_id is not None else None
+            rows.append({**result.to_dict(), "n": clause.n, "kind": clause.kind, "path": clause.path or "",
+                         "priority_label": priority.label if priority else None,
+                         "outlier_kind": result.outlier_kind, "text": clause.text})  # fmt: skip
+        return data_frame(rows, CLAUSE_FRAME_COLUMNS)
+
+    def priorities_frame(self) -> Any:
+        """A pandas DataFrame, one row per priority in report order, a clause count column per plan."""
+        from semplan._frames import data_frame
+
+        rows = []
+        for priority in self.priorities:
+            coverage = dict(priority.coverage)
+            rows.append({"priority_id": priority.priority_id, "label": priority.label, "tier": priority.tier,
+                         "size": priority.size, "n_plans": priority.n_plans, "cohesion": priority.cohesion,
+                         "keywords": " ".join(priority.keywords), "central_clause_id": priority.central_clause_id,
+                         "central_clause": self.clause(priority.central_clause_id).text,
+                         **{plan: coverage.get(plan, 0) for plan in self.plans}})  # fmt: skip
+        return data_frame(rows, [*PRIORITY_FRAME_COLUMNS, *self.plans])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view of the whole analysis (what report.json holds)."""

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 
 from semplan._fs import cache_dir
+from semplan._progress import NO_PROGRESS, Progress
 from semplan.cluster.defaults import (
     DEFAULT_SEED,
     DEFAULT_UMAP_DIMS,
@@ -113,9 +114,10 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
                 f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}"
             )
 
-    def fit(self, X: np.ndarray, y: Any = None, plans: Any = None) -> PriorityClusterer:
+    def fit(self, X: np.ndarray, y: Any = None, plans: Any = None, progress: Progress = NO_PROGRESS) -> PriorityClusterer:
         """Fit on clause vectors `X`; `plans` (each row's plan) sizes the defaults: without
-        it every row stands alone, as texts of a labelled collection do."""
+        it every row stands alone, as texts of a labelled collection do. `progress` hears of
+        the stages "umap" and "hdbscan" (semplan._progress)."""
         X = as_unit_rows(X)
         n_rows = X.shape[0]
         self._check_parameters(n_rows)
@@ -135,11 +137,14 @@ class PriorityClusterer(ClusterMixin, BaseEstimator):
             self.sample_ = np.sort(rng.choice(n_rows, size=int(self.umap_sample), replace=False))
             self._placement = _placement(X, self.sample_)
         fit_rows = X if self.sample_ is None else X[self.sample_]
+        progress.stage("umap")
+        progress.detail(f"{fit_rows.shape[0]} clauses")
         with _quiet_umap():
             fitted = np.asarray(self.reducer_.fit_transform(fit_rows), dtype=np.float64)
         self.embedding_ = self._place(fitted)
 
         self.clusterer_ = _clone(self.clusterer) if self.clusterer is not None else self._default_clusterer()
+        progress.stage("hdbscan")
         self.clusterer_.fit(self.embedding_)
         self.labels_ = np.asarray(self.clusterer_.labels_, dtype=np.int64)
         probabilities = getattr(self.clusterer_, "probabilities_", None)

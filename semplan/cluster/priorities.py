@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semplan._progress import NO_PROGRESS, Progress
 from semplan.cluster.analysis import ClauseResult, PlanEvidence, Priority, PriorityAnalysis, tier_for
 from semplan.cluster.formula import formula_clauses
 from semplan.cluster.keywords import LabelWords, class_keywords, read_label_words, terms_per_text
@@ -74,6 +75,7 @@ def find_priorities(
     options: AnalysisOptions | None = None,
     *,
     timings: dict[str, float] | None = None,
+    progress: Progress = NO_PROGRESS,
     **settings: Any,
 ) -> PriorityAnalysis:
     """Cluster clauses into priorities and compare the plans.
@@ -84,13 +86,14 @@ def find_priorities(
     form: the clusterer's `min_cluster_size`, `min_samples`, `umap_dims`, `umap_sample`
     and `seed` (its random_state), or any `AnalysisOptions` field, each given either
     this way or through the object, not both. `timings`, when given, receives the
-    seconds each stage took (for benchmarks).
+    seconds each stage took (for benchmarks). `progress` (semplan._progress) hears of each stage:
+    umap, hdbscan, labels, priorities, matching, map.
     """
     # Imported here: the estimator brings scikit-learn, which only a run needs.
     from semplan.cluster.estimator import as_unit_rows
 
     clusterer, options = _configure(clusterer, options, settings)
-    clock = _StageClock(timings)
+    clock = _StageClock(timings, progress)
     clauses = list(clauses)
     X = as_unit_rows(vectors)
     if len(clauses) != X.shape[0]:
@@ -100,8 +103,8 @@ def find_priorities(
     plans = list(dict.fromkeys(c.plan_id for c in clauses))
     plan_number = {plan: p for p, plan in enumerate(plans)}
     plan_of = np.array([plan_number[c.plan_id] for c in clauses], dtype=np.int64)
-    with clock("umap+hdbscan"):
-        clusterer.fit(X, plans=plan_of)
+    with clock("umap+hdbscan", shown=None):  # fit names its two stages itself
+        clusterer.fit(X, plans=plan_of, progress=progress)
     labels = clusterer.labels_.copy()
     # Formula (text half the plans repeat nearly verbatim) never makes a priority: out of its cluster.
     formula = formula_clauses(clauses)
@@ -115,15 +118,16 @@ def find_priorities(
         labels[formula] = -1
         centroids = _centroids(X, labels)
 
-    with clock("labels"):
+    with clock("labels", shown="labels"):
         words = options.label_words
         if isinstance(words, str | Path):
             words = read_label_words(words)
         terms = terms_per_text((c.match_text for c in clauses), words)
         keywords = class_keywords(terms, labels, n_keywords=options.n_keywords, plan_of=plan_of.tolist())
         noise = np.array([_is_noise(clause, clause_terms) for clause, clause_terms in zip(clauses, terms, strict=True)])
+    progress.stage("priorities")
     priority_of, scores = _priorities(clauses, X, labels, centroids, plans, plan_of, keywords, options.verdicts)
-    with clock("cross-plan matching"):
+    with clock("cross-plan matching", shown="matching"):
         matches = cross_plan_matches(
             X,
             plan_of,
@@ -132,7 +136,7 @@ def find_priorities(
             seed=clusterer.random_state,
         )
     results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise, formula)
-    with clock("2-d map"):
+    with clock("2-d map", shown="map" if options.map_2d else None):
         map_xy = clusterer.map_2d() if options.map_2d else None
     return PriorityAnalysis(
         plans=plans,
@@ -403,13 +407,17 @@ def _centroids(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 class _StageClock:
-    """Adds each stage's wall time to a caller's dict (or does nothing without one)."""
+    """Adds each stage's wall time to a caller's dict (or does nothing without one), and tells the
+    progress which stage runs (`shown`, its name there; None for a stage that names its own parts)."""
 
-    def __init__(self, timings: dict[str, float] | None) -> None:
+    def __init__(self, timings: dict[str, float] | None, progress: Progress = NO_PROGRESS) -> None:
         self.timings = timings
+        self.progress = progress
 
     @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
+    def __call__(self, stage: str, shown: str | None) -> Iterator[None]:
+        if shown is not None:
+            self.progress.stage(shown)
         started = time.perf_counter()
         try:
             yield

@@ -125,6 +125,21 @@ class Comparison:
         return (f"{self.a.plan_id} → {self.b.plan_id}: {counts['same']} same, {counts['reworded']} reworded, "
                 f"{counts['added']} added, {counts['removed']} removed; {moved} moved")  # fmt: skip
 
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per pair in reading order (needs semplan[frames])."""
+        from semplan._frames import data_frame
+
+        def side(clause: Clause | None, name: str) -> dict[str, Any]:
+            return {f"{name}_clause_id": clause.clause_id if clause else None, f"{name}_text": clause.text if clause else None}
+
+        rows = [{"status": pair.status, **side(pair.a, "a"), **side(pair.b, "b"), "score": pair.score,
+                 "section": pair.section, "moved": pair.moved, "shared": pair.shared,
+                 "closest_clause_id": pair.closest.clause_id if pair.closest else None,
+                 "figures": "; ".join(str(change) for change in pair.figures)}  # fmt: skip
+                for pair in self.pairs]
+        return data_frame(rows, ["status", "a_clause_id", "a_text", "b_clause_id", "b_text", "score", "section",
+                                 "moved", "shared", "closest_clause_id", "figures"])  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """What `semplan compare --json` prints: {"a", "b", "summary", "pairs"}."""
         return {

@@ -1,4 +1,4 @@
-"""Report writers: report.html, report.md, priorities.csv, clauses.csv, report.json.
+"""Report writers: report.html, report.md, priorities.csv, clauses.csv, report.json, report.xlsx.
 
 One module per output, each reading the one view model (`view.report_view`); `write_report`
 writes them all into one directory.
@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from semplan._progress import NO_PROGRESS, Progress
 from semplan.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from semplan.cluster import PriorityAnalysis
 
-REPORT_FILES = ("report.html", "report.md", "priorities.csv", "clauses.csv", "report.json")
+REPORT_FILES = ("report.html", "report.md", "priorities.csv", "clauses.csv", "report.json", "report.xlsx")
 
 
 def write_report(
@@ -42,6 +43,7 @@ def write_report(
     from semplan.report.markdown import write_markdown
     from semplan.report.tables import write_clauses_csv, write_priorities_csv
     from semplan.report.view import report_view
+    from semplan.report.xlsx import write_xlsx
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -56,18 +58,24 @@ def write_report(
         "priorities.csv": write_priorities_csv(view, out / "priorities.csv"),
         "clauses.csv": write_clauses_csv(view, out / "clauses.csv"),
         "report.json": write_json(view, out / "report.json"),
+        "report.xlsx": write_xlsx(view, out / "report.xlsx"),
     }
 
 
 def report_corpus(
-    corpus: Any, out_dir: str | os.PathLike, *, title: str = "semplan report", **cluster_options: Any
+    corpus: Any, out_dir: str | os.PathLike, *, title: str = "semplan report", progress: Progress = NO_PROGRESS,
+    **cluster_options: Any,
 ) -> tuple[PriorityAnalysis, dict[str, Path]]:
-    """Find the priorities of an open `semplan.store.Corpus` and write its report."""
+    """Find the priorities of an open `semplan.store.Corpus` and write its report; `progress` hears of
+    stage "load", the clustering's stages, then "write"."""
     from semplan.cluster import find_priorities, with_verdicts
     from semplan.compare import plan_metadata
 
+    progress.stage("load")
     clauses = corpus.clauses()
-    analysis = find_priorities(clauses, corpus.vectors(), **with_verdicts(cluster_options, corpus.model_identity))
+    vectors = corpus.vectors()
+    analysis = find_priorities(clauses, vectors, progress=progress,
+                               **with_verdicts(cluster_options, corpus.model_identity))
     plans = corpus.plans()
     identity = corpus.model_identity
     metadata = {
@@ -75,6 +83,7 @@ def report_corpus(
         "model": identity.get("name") or identity.get("model"),
         "model_identity": identity,
     }
+    progress.stage("write")
     files = write_report(
         analysis,
         out_dir,

@@ -15,7 +15,7 @@ a time (an exclusive lock the kernel releases when it dies); readers take no loc
 """
 
 from semplan.store.check import CheckReport, Finding, check_index, repair_index
-from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus, stored_plan_metadata
+from semplan.store.corpus import EXACT_SUBSET_LIMIT, Corpus
 from semplan.store.faiss_index import (
     CALIBRATION_TARGET,
     build_faiss_index,
@@ -37,6 +37,7 @@ from semplan.store.schema import (
     semplan_version,
     text_hash,
 )
+from semplan.store.views import stored_plan_metadata
 from semplan.store.writer import PlanWriter
 
 __all__ = [

@@ -25,6 +25,7 @@ from semplan.store import faiss_file, lexical, schema
 from semplan.store.faiss_index import configure_threads, exact_top, faiss_search
 from semplan.store.records import ALL_PLANS, PlanFilter, PlanRecord
 from semplan.store.schema import DATABASE, DEFAULT_ANN_THRESHOLD, IN_LIST_LIMIT, LOCK, MANIFEST, SELECT_CLAUSE
+from semplan.store.views import CorpusFrames
 from semplan.store.writer import PlanWriter
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def _database_errors_in_every_method(cls: type) -> type:
 
 
 @_database_errors_in_every_method
-class Corpus:
+class Corpus(CorpusFrames):
     """An index directory: plans, clauses, vectors and a FAISS index. Use `create` or `open`."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any], conn: sqlite3.Connection):
@@ -356,12 +357,3 @@ class Corpus:
             base=base, last_row_id=last_row_id, removed_row_ids=removed_row_ids,
         )
         self._faiss, self._faiss_generation = index, self.generation()
-
-
-def stored_plan_metadata(corpus: Corpus) -> dict[str, dict[str, Any]]:
-    """The stored metadata of every plan that has some: plan id → {field: value, "sources": {...}}.
-
-    A function beside the class rather than a method of it: the class is at its size limit.
-    """
-    rows = corpus._conn.execute(f"{schema.SELECT_PLAN_METADATA} ORDER BY plan_id").fetchall()
-    return {row[0]: schema.plan_metadata_from_row(row) for row in rows}
