@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="encoding rounds (default 3)")
     parser.add_argument(
         "--isa", choices=("avx2",), default=None,
-        help="encode: hold oneDNN and MKL (OpenVINO, torch) to this instruction set, as on an AVX2-only CPU",
+        help="encode: hold OpenVINO, oneDNN, MKL and ATen (not onnxruntime) to this instruction set, emulating an AVX2-only CPU",
     )
     parser.add_argument(
         "--update-baseline", action="store_true", help="write this quick run's figures to benchmarks/baseline.json"

@@ -68,10 +68,20 @@ def sample_texts(quick: bool = False) -> list[str]:
     return [clause.match_text for clause in (clauses[::QUICK_STRIDE] if quick else clauses)]
 
 
-# `--isa avx2`: what an AVX2-only CPU would run, on a CPU with more. oneDNN (OpenVINO's kernels, torch's)
-# and MKL (torch's sgemm) obey these; onnxruntime's MLAS picks its kernels from CPUID and cannot be
-# held back, so its engines are marked unrestricted.
-ISA_LIMITS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+# `--isa avx2`: what an AVX2-only CPU would run, on a CPU with more. oneDNN (OpenVINO's GEMMs, torch's),
+# MKL (torch's sgemm) and ATen's own vectorised kernels (torch's softmax, GELU, layer norm) obey these.
+# onnxruntime's MLAS picks its kernels from CPUID and XCR0 in MlasPlatform's constructor, with no run-time
+# override (onnxruntime/core/mlas/lib/platform.cpp): its engines are marked unrestricted.
+# OpenVINO's own JIT kernels (layer norm, eltwise, snippets) follow OV_CPU_MAX_ISA, oneDNN's inside it follow
+# ONEDNN_MAX_CPU_ISA; the two must be set together. Each record's `kernels` shows what actually ran.
+ISA_LIMITS = {
+    "avx2": {
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "OV_CPU_MAX_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+    }
+}
 UNRESTRICTABLE = ("onnx", "onnx-int8")
 
 
@@ -85,8 +95,8 @@ def run(
     texts = sample_texts(quick)
     spec = resolve_model(DEFAULT_MODEL)
     if engines is None and isa:
-        # "auto" would pick from the real CPU's flags; the limited run compares the int8 engines by name.
-        engines = (BASELINE, "onnx-int8", "openvino-int8")
+        # "auto" would pick from the real CPU's flags; the limited run names every backend explicitly.
+        engines = (BASELINE, "torch", "onnx", "onnx-int8", "openvino-int8")
     if engines is None:
         engines = QUICK_ENGINES if quick else tuple(name for name in ENGINES if _worth_running(name, spec, is_built))
     tokens = token_counts(spec, texts)
@@ -138,6 +148,7 @@ def run(
                 "min_cosine_to_fp32": None,
                 "peak_rss_mb": final["maxrss_mb"],
                 "load_s": final["load_s"],
+                "kernels": final["kernels"],
                 "gflops": None,
                 "share_of_fp32_peak": None,
             }
@@ -424,6 +435,7 @@ class _Worker:
         final["vectors"] = np.load(self.vectors_file)
         final["backend"] = self.ready["backend"]
         final["load_s"] = self.ready["load_s"]
+        final["kernels"] = self.ready["kernels"]
         self.process.wait(timeout=30)
         return final
 
@@ -482,7 +494,8 @@ def _worker_main(engine: str, texts_file: str) -> None:
 
         backend_name = encoder.backend_name
         encoder.encode_passages(texts[:BATCH_SIZE])
-    _say({"backend": backend_name, "load_s": round(time.perf_counter() - started, 2)})
+    load_s = round(time.perf_counter() - started, 2)
+    _say({"backend": backend_name, "load_s": load_s, "kernels": kernels_used(model if engine == BASELINE else encoder.backend)})
     vectors = None
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
@@ -495,6 +508,27 @@ def _worker_main(engine: str, texts_file: str) -> None:
             # Linux reports ru_maxrss in KiB.
             _say({"maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
             return
+
+
+def kernels_used(engine) -> str:
+    """What the engine's compute runs on, read back from the engine (evidence that an --isa limit took):
+    OpenVINO's primitive per layer type after a run, ATen's dispatch level for torch, MLAS for onnxruntime."""
+    compiled = getattr(engine, "_compiled", None)
+    if compiled is not None:
+        kinds: dict[str, set[str]] = {}
+        for op in compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            layer, primitive = info["layerType"].astype(str), info["primitiveType"].astype(str)
+            if layer in ("FullyConnected", "MatMul", "MVN", "Eltwise", "Subgraph", "Softmax"):
+                kinds.setdefault(layer, set()).add(primitive)
+        return "; ".join(f"{layer} {'/'.join(sorted(names))}" for layer, names in sorted(kinds.items()))
+    if getattr(engine, "session", None) is not None:
+        return "onnxruntime MLAS (from CPUID)"
+    if getattr(engine, "name", None) == "use":
+        return "numpy"
+    import torch
+
+    return f"torch ATen {torch.backends.cpu.get_cpu_capability()}"
 
 
 def _cpu_seconds() -> float:

@@ -16,7 +16,8 @@ import pytest
 from semplan.errors import ModelError
 
 REPO = Path(__file__).resolve().parent.parent
-CALIBRATION = REPO / "tests" / "data" / "calibration" / "clauses.txt"
+CALIBRATION = REPO / "semplan" / "data" / "calibration" / "clauses.txt"
+CALIBRATION_RECIPE = REPO / "tests" / "data" / "calibration" / "make.py"
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +172,7 @@ def test_calibration_set_is_fixed_and_drawn_from_its_sources():
     that each clause comes from the recipe's source documents."""
     import importlib.util
 
-    recipe = importlib.util.spec_from_file_location("calibration_make", CALIBRATION.parent / "make.py")
+    recipe = importlib.util.spec_from_file_location("calibration_make", CALIBRATION_RECIPE)
     module = importlib.util.module_from_spec(recipe)
     recipe.loader.exec_module(module)
     texts = CALIBRATION.read_text(encoding="utf-8").splitlines()
@@ -182,3 +183,46 @@ def test_calibration_set_is_fixed_and_drawn_from_its_sources():
     squeezed = "".join(sources.split())
     missing = [text for text in texts if "".join(text.split()) not in squeezed]
     assert len(missing) <= len(texts) // 20, missing[:3]
+
+
+def test_installed_wheel_carries_the_calibration_set(tmp_path):
+    """openvino-int8 makes its export from the calibration set on first use: an installed wheel, without
+    the repository's tests/, must have it (it used to live under tests/data/ and was not in the wheel)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "semplan", source / "semplan", ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-500:]
+    wheel = next((tmp_path / "dist").glob("semplan-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        assert "semplan/data/calibration/clauses.txt" in archive.namelist()
+        assert "semplan/data/calibration/SOURCES.md" in archive.namelist()
+    target = tmp_path / "installed"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-500:]
+    probe = (
+        "import semplan.backends.openvino as ov; "
+        "assert ov.CALIBRATION_FILE.is_relative_to(ov.Path(ov.__file__).parents[1]), ov.CALIBRATION_FILE; "
+        "print(len(ov.calibration_texts()), ov.__file__)"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target)},
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr[-500:]
+    count, module = answer.stdout.split()
+    assert Path(module).is_relative_to(target)
+    assert int(count) == len(CALIBRATION.read_text(encoding="utf-8").splitlines())

@@ -2,7 +2,7 @@
 
 Dynamic int8 (semplan/backends/onnx.py) picks its activation scales from each run's tensors, so a
 text's vector depends on its batch mates. Here NNCF calibrates every activation scale once, on a fixed,
-committed set of public-report clauses (tests/data/calibration/), and the scales are constants of the
+committed set of public-report clauses (semplan/data/calibration/, package data), and the scales are constants of the
 exported graph. What is still shape-dependent is the kernels' float arithmetic: the same text padded to
 different widths comes out different in the last bits (up to 3e-3 measured). So each text is padded to
 a width that depends on its own length only (`padded_width`), and only texts of the same width share a
@@ -54,7 +54,8 @@ TOKENS_PER_RUN = 1024
 # docs/models-design.md). It is also the Encoder's cache commit unit.
 TEXTS_PER_CALL = 256
 # The committed calibration set; its sha256 is part of the export's directory name.
-CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "tests" / "data" / "calibration" / "clauses.txt"
+# Package data, so an installed wheel can make the export too.
+CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "data" / "calibration" / "clauses.txt"
 
 
 def available() -> bool:

@@ -1,4 +1,4 @@
-"""Rebuild clauses.txt: the int8 calibration set (see README.md beside this file).
+"""Rebuild semplan/data/calibration/clauses.txt: the int8 calibration set (see the README.md beside it).
 
     python tests/data/calibration/make.py
 
@@ -14,6 +14,7 @@ from semplan.segment import segment_document
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent
+TARGET = HERE.parents[2] / "semplan" / "data" / "calibration" / "clauses.txt"
 # Public government reports only; never the evaluation data (sample plans, dev-gold, pairs, queries,
 # sts-sample, clustering-sample). The wrapped Liaoning copy repeats the clean one, so it is left out.
 SOURCES = sorted(
@@ -34,5 +35,5 @@ def calibration_texts() -> list[str]:
 
 if __name__ == "__main__":
     texts = calibration_texts()
-    (HERE / "clauses.txt").write_text("".join(text + "\n" for text in texts), encoding="utf-8")
+    TARGET.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
     print(f"{len(texts)} clauses from {len(SOURCES)} documents")
