@@ -32,6 +32,11 @@ from semplan.store import DEFAULT_ANN_THRESHOLD, Corpus, PlanWriter
 
 Segmenter = Callable[[Document], list[Clause]]
 OnError = Callable[[str, Exception], None]
+# What a changed plan's clauses (masked) and their vectors are: segmented and encoded here
+# (`index_documents`), or read from where another engine put them (semplan.scale).
+Prepare = Callable[["PlanWriter", Document, "AddReport"], tuple[list[Clause], np.ndarray]]
+# Indexes paths into an open corpus: `index_paths`, or another engine's (semplan.scale).
+Indexer = Callable[..., "AddReport"]
 
 
 @dataclass
@@ -105,10 +110,13 @@ def index_paths(
                            replace=replace, metadata=metadata)
 
 
-def _repeated_lines(corpus: Corpus, documents: list[Document]) -> RepeatedLines:
-    running = {document.plan_id for document in documents}
-    stored = (corpus.source_text(plan.plan_id) for plan in corpus.plans() if plan.plan_id not in running)
-    return RepeatedLines.from_texts([*(document.text for document in documents), *stored])
+def repeated_lines(corpus: Corpus, line_keys: Mapping[str, Iterable[str]]) -> RepeatedLines:
+    """The lines recurring across this run's plans (`line_keys`: plan id → `RepeatedLines.line_keys`)
+    and the stored plans the run does not replace."""
+    stored = (
+        RepeatedLines.line_keys(corpus.source_text(plan.plan_id)) for plan in corpus.plans() if plan.plan_id not in line_keys
+    )
+    return RepeatedLines.from_line_keys([*line_keys.values(), *stored])
 
 
 def index_documents(
@@ -137,8 +145,27 @@ def index_documents(
     """
     if segmenter is None:
         documents = list(documents)
-        segmenter = functools.partial(segment_document, repeated=_repeated_lines(corpus, documents))
+        keys = {document.plan_id: RepeatedLines.line_keys(document.text) for document in documents}
+        segmenter = functools.partial(segment_document, repeated=repeated_lines(corpus, keys))
     encoder = encoder or Encoder.for_index(corpus.model_identity, index=corpus.directory)
+    prepare = functools.partial(_segment_and_encode, segmenter=segmenter, encoder=encoder)
+    return write_documents(corpus, documents, prepare, keep_going=keep_going, on_error=on_error, report=report,
+                           replace=replace, metadata=metadata)
+
+
+def write_documents(
+    corpus: Corpus,
+    documents: Iterable[Document],
+    prepare: Prepare,
+    *,
+    keep_going: bool = False,
+    on_error: OnError | None = None,
+    report: AddReport | None = None,
+    replace: bool = False,
+    metadata: MetadataOverrides | None = None,
+) -> AddReport:
+    """Write read documents into `corpus` in one transaction, each changed one's clauses and vectors
+    from `prepare(writer, document, report)`: the write path of `index_documents` and of semplan.scale."""
     report = report if report is not None else AddReport()
     seen: dict[str, str] = {}
     with corpus.writing() as writer:
@@ -150,7 +177,7 @@ def index_documents(
                     raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
                 seen[document.plan_id] = where
                 stored_metadata = writer.stored_metadata(document.plan_id)  # before a replaced plan's rows go
-                _write_document(writer, document, segmenter, encoder, report, None if replace else stored_paths)
+                _write_document(writer, document, prepare, report, None if replace else stored_paths)
                 _write_metadata(writer, document, metadata, stored_metadata)
             except SemplanError as error:
                 if not keep_going:
@@ -163,7 +190,7 @@ def index_documents(
 
 
 def _write_document(
-    writer: PlanWriter, document: Document, segmenter: Segmenter, encoder: Encoder, report: AddReport,
+    writer: PlanWriter, document: Document, prepare: Prepare, report: AddReport,
     stored_paths: Mapping[str, str | None] | None = None,
 ) -> None:
     path = str(document.path) if document.path is not None else None
@@ -173,6 +200,19 @@ def _write_document(
         return
     if stored_paths is not None:
         _refuse_other_file(document.plan_id, stored_paths.get(document.plan_id), path)
+    clauses, stacked = prepare(writer, document, report)
+    replaced = writer.put_plan(
+        document.plan_id, source_text=document.text, sha256=document.sha256, clauses=clauses, vectors=stacked,
+        path=path, encoding=document.encoding,
+    )
+    (report.replaced if replaced else report.added).append(document.plan_id)
+    report.clauses_written += len(clauses)
+
+
+def _segment_and_encode(
+    writer: PlanWriter, document: Document, report: AddReport, *, segmenter: Segmenter, encoder: Encoder
+) -> tuple[list[Clause], np.ndarray]:
+    """A plan's masked clauses and their vectors: those the index holds, the rest from `encoder`."""
     clauses = mask_clauses(segmenter(document))
     texts = [clause.match_text for clause in clauses]
     vectors = writer.stored_vectors(texts)
@@ -188,12 +228,7 @@ def _write_document(
         report.texts_encoded += encoded_now
         report.texts_cached += len(missing) - encoded_now
     stacked = np.stack([vectors[text] for text in texts]) if texts else np.zeros((0, writer.dims), dtype=np.float32)
-    replaced = writer.put_plan(
-        document.plan_id, source_text=document.text, sha256=document.sha256, clauses=clauses, vectors=stacked,
-        path=path, encoding=document.encoding,
-    )
-    (report.replaced if replaced else report.added).append(document.plan_id)
-    report.clauses_written += len(clauses)
+    return clauses, stacked
 
 
 def mask_clauses(clauses: list[Clause]) -> list[Clause]:
@@ -246,13 +281,15 @@ def update_index(
     plan_ids: Iterable[str | None] | None = None,
     replace: bool = False,
     metadata: MetadataOverrides | None = None,
+    indexer: Indexer | None = None,
 ) -> IndexUpdate:
     """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
 
     A new index is for `encoder`, else `model` (default: multilingual-e5-small) on `backend`, and
     takes `ann_threshold`. An existing one keeps its model: `encoder` or `model` must match it, and
     its vectors come from `encoder`, else its own model on `backend` ("auto": the one that built it).
-    `plan_ids` and `replace` go to `index_paths`.
+    `plan_ids` and `replace` go to `index_paths`, or to `indexer`, which indexes the paths instead
+    (semplan.scale's Ray engine) and takes the same arguments.
     """
     directory = Path(directory)
     paths, remove = list(paths), list(remove)
@@ -275,7 +312,7 @@ def update_index(
                     encoder = encoder or Encoder.for_index(
                         corpus.model_identity, None if backend == "auto" else backend, index=directory
                     )
-                    added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
+                    added = (indexer or index_paths)(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
                                         plan_ids=plan_ids, replace=replace, metadata=metadata)
             except BaseException:
                 stored_nothing = not exists and not corpus.plans()
