@@ -137,13 +137,8 @@ class _ray_session:
     def __enter__(self) -> None:
         if self.ray.is_initialized():
             return
-        # Workers import the semplan this driver runs (a local cluster starts them from this
-        # environment); a remote cluster's nodes have their own installation.
-        runtime_env = None
-        if self.options.address is None:
-            package_root = str(Path(__file__).resolve().parents[2])
-            pythonpath = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-            runtime_env = {"env_vars": {"PYTHONPATH": pythonpath}}
+        # A remote cluster's nodes have their own installation of semplan.
+        runtime_env = local_runtime_env() if self.options.address is None else None
         try:
             self.ray.init(address=self.options.address, num_cpus=self.options.num_cpus, runtime_env=runtime_env,
                           include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
@@ -157,6 +152,13 @@ class _ray_session:
     def __exit__(self, *exc: object) -> None:
         if self.started:
             self.ray.shutdown()
+
+
+def local_runtime_env() -> dict[str, Any]:
+    """For `ray.init` of a local cluster: workers import the semplan this driver runs (a checkout
+    run with `python -m` is not on the workers' path otherwise)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}}
 
 
 def _shards_dir(index: Path, chosen: str | os.PathLike | None) -> contextlib.AbstractContextManager[Path]:
