@@ -140,3 +140,27 @@ def test_cli_manifest_and_paths_do_not_mix(tmp_path, sample_paths):
                                        "--out", str(tmp_path / "i")])
     assert result.exit_code == 2
     assert "not both" in result.output
+
+
+def test_actors_take_a_gpu_each_only_for_the_torch_backend():
+    from types import SimpleNamespace
+
+    from semplan.scale.ray_engine import _actor_arguments
+
+    class ClusterWithGpus:
+        data = ray.data
+
+        @staticmethod
+        def cluster_resources():
+            return {"CPU": 8.0, "GPU": 2.0}
+
+    def encoder(backend):
+        return SimpleNamespace(spec=SimpleNamespace(name="multilingual-e5-small"), backend_name=backend,
+                               batch_size=32, cache_path=None)
+
+    on_gpus = _actor_arguments(ClusterWithGpus, RayOptions(), encoder("torch"))
+    assert on_gpus["num_gpus"] == 1 and on_gpus["fn_constructor_kwargs"]["device"] == "cuda"
+    assert on_gpus["compute"].max_size == 2
+    on_cpus = _actor_arguments(ClusterWithGpus, RayOptions(), encoder("openvino-int8"))
+    assert on_cpus["num_cpus"] == 1 and "num_gpus" not in on_cpus
+    assert on_cpus["fn_constructor_kwargs"]["device"] == "cpu" and on_cpus["compute"].max_size == 8

@@ -111,7 +111,7 @@ def index_paths_ray(
         segmented = read.map(_segment_plan, fn_kwargs={"repeated": repeated})
         encoded = segmented.map_batches(
             _EncodePlans, batch_size=options.plans_per_batch, batch_format="pyarrow", zero_copy_batch=True,
-            fn_constructor_kwargs=_encoder_arguments(encoder), **_actor_resources(ray, options),
+            **_actor_arguments(ray, options, encoder),
         )
         encoded.write_parquet(str(shards_dir))
         reader = _ShardReader(shards_dir, encoder.dims, accepted, keep_going, failed)
@@ -218,21 +218,25 @@ def _segment_plan(row: dict[str, Any], repeated: RepeatedLines) -> dict[str, Any
     return row
 
 
-def _encoder_arguments(encoder: Encoder) -> dict[str, Any]:
-    return {
+def _actor_arguments(ray: Any, options: RayOptions, encoder: Encoder) -> dict[str, Any]:
+    """The encoding actors: how many, what each asks Ray for, what each loads.
+
+    A GPU each when the cluster has GPUs and the index's backend is torch, the one backend that
+    runs on a GPU (an index holds one backend's vectors: an int8 CPU index is not extended with
+    GPU fp32 vectors); else a CPU each, one actor per CPU of the cluster.
+    """
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if encoder.backend_name == "torch" else 0
+    constructor = {
         "model": encoder.spec.name, "backend": encoder.backend_name, "batch_size": encoder.batch_size,
         "cache_path": None if encoder.cache_path is None else str(encoder.cache_path),
+        "device": "cuda" if gpus else "cpu",
     }
-
-
-def _actor_resources(ray: Any, options: RayOptions) -> dict[str, Any]:
-    """Actors and what each asks Ray for: a GPU each when the cluster has GPUs, else a CPU each."""
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
     if gpus:
-        return {"compute": ray.data.ActorPoolStrategy(size=options.concurrency or gpus), "num_gpus": 1}
+        return {"compute": ray.data.ActorPoolStrategy(size=options.concurrency or gpus), "num_gpus": 1,
+                "fn_constructor_kwargs": constructor}
     actors = options.concurrency or max(1, int(resources.get("CPU", 1)))
-    return {"compute": ray.data.ActorPoolStrategy(size=actors), "num_cpus": 1}
+    return {"compute": ray.data.ActorPoolStrategy(size=actors), "num_cpus": 1, "fn_constructor_kwargs": constructor}
 
 
 class _EncodePlans:
@@ -242,9 +246,11 @@ class _EncodePlans:
     over, so the two paths form the same backend batches; the embedding cache serves repeats.
     """
 
-    def __init__(self, model: str, backend: str, batch_size: int, cache_path: str | None):
+    def __init__(self, model: str, backend: str, batch_size: int, cache_path: str | None, device: str = "cpu"):
         self.encoder = Encoder(model=model, backend=backend, batch_size=batch_size, cache_path=cache_path,
                                progress=False)
+        if device != "cpu":  # the torch backend's SentenceTransformer, on the GPU Ray gave this actor
+            self.encoder.backend.model.to(device)
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow
