@@ -98,16 +98,22 @@ def index_paths(
     `index_documents`.
     """
     report = AddReport()
+    failed = recording_failures(report, on_error)
+    documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None,
+                               plan_ids=plan_ids)
+    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report,
+                           replace=replace, metadata=metadata)
+
+
+def recording_failures(report: AddReport, on_error: OnError | None) -> OnError:
+    """An `OnError` that records each failure in `report.failed`, then passes it on to `on_error`."""
 
     def failed(path: Any, error: Exception) -> None:
         report.failed.append((str(path), str(error)))
         if on_error is not None:
             on_error(str(path), error)
 
-    documents = iter_documents(list(paths), keep_going=keep_going, on_error=failed if keep_going else None,
-                               plan_ids=plan_ids)
-    return index_documents(corpus, documents, encoder=encoder, keep_going=keep_going, on_error=failed, report=report,
-                           replace=replace, metadata=metadata)
+    return failed
 
 
 def repeated_lines(corpus: Corpus, line_keys: Mapping[str, Iterable[str]]) -> RepeatedLines:

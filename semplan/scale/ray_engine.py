@@ -34,7 +34,14 @@ import numpy as np
 from semplan._fs import scratch_dir
 from semplan.encode import Encoder
 from semplan.errors import InputError, InvalidArgument, MissingDependency, SemplanError
-from semplan.ingest import AddReport, OnError, mask_clauses, repeated_lines, write_documents
+from semplan.ingest import (
+    AddReport,
+    OnError,
+    mask_clauses,
+    recording_failures,
+    repeated_lines,
+    write_documents,
+)
 from semplan.metadata import MetadataOverrides
 from semplan.read import Document, plan_files, read_document
 from semplan.scale import shards
@@ -92,11 +99,7 @@ def index_paths_ray(
     """
     options = options or RayOptions()
     report = AddReport()
-
-    def failed(path: Any, error: Exception) -> None:
-        report.failed.append((str(path), str(error)))
-        if on_error is not None:
-            on_error(str(path), error)
+    failed = recording_failures(report, on_error)
 
     targets = [(str(file), plan_id) for file, plan_id in plan_files(list(paths), keep_going, failed, plan_ids)]
     if not targets:
