@@ -14,6 +14,7 @@ search on held-out synthetic clauses that are not in the corpus.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -80,13 +81,23 @@ def write_corpus(directory: Path, n_sentences: int, seed: int = SEED) -> tuple[l
 
 
 class TreeMemory:
-    """Peak PSS of this process and all its descendants, sampled every `interval` seconds in a thread."""
+    """Peak PSS of this process and all its descendants, and the CPU time they used, sampled every
+    `interval` seconds in a thread (a process's CPU time as last seen alive: Ray's workers live as
+    long as the run)."""
 
     def __init__(self, interval: float = 2.0):
         self.interval, self.peak_bytes, self._stop = interval, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._cpu_by_pid: dict[int, float] = {}
+        self._cpu_before = 0.0
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu_by_pid.values()) - self._cpu_before
 
     def __enter__(self) -> TreeMemory:
+        self.sample()
+        self._cpu_before, self.peak_bytes = sum(self._cpu_by_pid.values()), 0
         self._thread.start()
         return self
 
@@ -103,6 +114,8 @@ class TreeMemory:
         for process in [root, *root.children(recursive=True)]:
             try:
                 total += process.memory_full_info().pss
+                times = process.cpu_times()
+                self._cpu_by_pid[process.pid] = times.user + times.system
             except (psutil.Error, AttributeError):
                 continue
         self.peak_bytes = max(self.peak_bytes, total)
@@ -135,6 +148,8 @@ def index_once(engine: str, paths: list[Path], work: Path, ann_threshold: int, h
         "clauses": update.counts["clauses"], "texts_encoded": update.added.texts_encoded,
         "seconds": round(seconds, 1), "clauses_per_s": round(update.counts["clauses"] / seconds, 1),
         "peak_tree_pss_mb": round(memory.peak_bytes / 2**20), "faiss": update.faiss_kind,
+        "tree_cpu_s": round(memory.cpu_seconds), "clauses_per_cpu_s": round(update.counts["clauses"] / memory.cpu_seconds, 1),
+        "load_avg_1min_end": round(os.getloadavg()[0], 1),
     }
     record.update(index_recall(index_dir, encoder, held_out))
     encoder.close()
