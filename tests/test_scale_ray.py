@@ -164,3 +164,14 @@ def test_actors_take_a_gpu_each_only_for_the_torch_backend():
     on_cpus = _actor_arguments(ClusterWithGpus, RayOptions(), encoder("openvino-int8"))
     assert on_cpus["num_cpus"] == 1 and "num_gpus" not in on_cpus
     assert on_cpus["fn_constructor_kwargs"]["device"] == "cpu" and on_cpus["compute"].max_size == 8
+
+
+def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path, sample_paths, e5_encoder):
+    import sys
+
+    from semplan.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(MissingDependency, match=r"pip install 'semplan\[ray\]'"):
+        update_index(tmp_path / "index", sample_paths[:1], encoder=e5_encoder, indexer=ray_indexer())
+    assert not (tmp_path / "index").exists()
