@@ -14,6 +14,7 @@ search on held-out synthetic clauses that are not in the corpus.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -125,6 +126,26 @@ class TreeMemory:
             self.sample()
 
 
+class _StageLog(logging.Handler):
+    """The Ray engine's stage timings (its INFO notices), for the record."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self._logger = logging.getLogger("semplan.scale")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def close(self) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+        super().close()
+
+
 def index_once(engine: str, paths: list[Path], work: Path, ann_threshold: int, held_out: list[str]) -> dict:
     from semplan.encode import Encoder
     from semplan.ingest import update_index
@@ -132,6 +153,7 @@ def index_once(engine: str, paths: list[Path], work: Path, ann_threshold: int, h
     index_dir, cache = work / f"index-{engine}", work / f"cache-{engine}"
     for leftover in (index_dir, cache):
         shutil.rmtree(leftover, ignore_errors=True)
+    stages = _StageLog()
     indexer = None
     if engine == "ray":
         from semplan.scale import RayOptions, ray_indexer
@@ -143,13 +165,14 @@ def index_once(engine: str, paths: list[Path], work: Path, ann_threshold: int, h
         update = update_index(index_dir, [str(path) for path in paths], encoder=encoder, ann_threshold=ann_threshold,
                               indexer=indexer)
         seconds = time.perf_counter() - started
+    stages.close()
     record = {
         "engine": engine, "backend": encoder.backend_name, "plans": update.counts["plans"],
         "clauses": update.counts["clauses"], "texts_encoded": update.added.texts_encoded,
         "seconds": round(seconds, 1), "clauses_per_s": round(update.counts["clauses"] / seconds, 1),
         "peak_tree_pss_mb": round(memory.peak_bytes / 2**20), "faiss": update.faiss_kind,
         "tree_cpu_s": round(memory.cpu_seconds), "clauses_per_cpu_s": round(update.counts["clauses"] / memory.cpu_seconds, 1),
-        "load_avg_1min_end": round(os.getloadavg()[0], 1),
+        "load_avg_1min_end": round(os.getloadavg()[0], 1), "stages": stages.messages,
     }
     record.update(index_recall(index_dir, encoder, held_out))
     encoder.close()

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,21 +106,28 @@ def index_paths_ray(
     if not targets:
         return report
     ray = _ray()
-    with _ray_session(ray, options), _shards_dir(corpus.directory, options.shards) as shards_dir:
+    with _RaySession(ray, options), _shards_dir(corpus.directory, options.shards) as shards_dir:
+        started = time.perf_counter()
         stored = {record.plan_id: record.sha256 for record in corpus.plans()}
         read = ray.data.from_items([{"path": path, "plan_id": plan_id} for path, plan_id in targets])
         read = read.map(_read_plan, fn_kwargs={"stored": stored}).materialize()
         keys, accepted = _line_keys(read, targets, keep_going, failed)
         repeated = repeated_lines(corpus, keys)
+        read_at = time.perf_counter()
+        logger.info("ray: read %d plans in %.1f s", len(accepted), read_at - started)
         segmented = read.map(_segment_plan, fn_kwargs={"repeated": repeated})
         encoded = segmented.map_batches(
             _EncodePlans, batch_size=options.plans_per_batch, batch_format="pyarrow", zero_copy_batch=True,
             **_actor_arguments(ray, options, encoder),
         )
         encoded.write_parquet(str(shards_dir))
+        encoded_at = time.perf_counter()
+        logger.info("ray: segmented and encoded them into %s in %.1f s", shards_dir, encoded_at - read_at)
         reader = _ShardReader(shards_dir, encoder.dims, accepted, keep_going, failed)
-        return write_documents(corpus, reader.documents(report), reader.prepare, keep_going=keep_going,
-                               on_error=failed, report=report, replace=replace, metadata=metadata)
+        written = write_documents(corpus, reader.documents(report), reader.prepare, keep_going=keep_going,
+                                  on_error=failed, report=report, replace=replace, metadata=metadata)
+        logger.info("ray: wrote the index from the shards in %.1f s", time.perf_counter() - encoded_at)
+        return written
 
 
 def _ray() -> Any:
@@ -131,7 +139,7 @@ def _ray() -> Any:
     return ray
 
 
-class _ray_session:
+class _RaySession:
     """Attach to `options.address`, or start a local cluster; leave only what this run started."""
 
     def __init__(self, ray: Any, options: RayOptions):
