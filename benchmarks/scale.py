@@ -216,4 +216,22 @@ def run(clauses: int = 200_000, local_clauses: int | None = None, work: Path | N
         record["sentences_written"] = int(sum(sizes[: len(chosen)]))
         records.append(record)
         print(record, flush=True)
+    if {"ray", "local"} <= set(engines):
+        records.append(compare_indexes(work / "index-ray", work / "index-local"))
+        print(records[-1], flush=True)
     return records
+
+
+def compare_indexes(ray_index: Path, local_index: Path) -> dict:
+    """The plans both indexes hold: the same clauses? and each clause's cosine between the two vectors."""
+    from semplan.store import Corpus
+
+    with Corpus.open(ray_index) as distributed, Corpus.open(local_index) as single:
+        shared = sorted({p.plan_id for p in single.plans()} & {p.plan_id for p in distributed.plans()})
+        same_clauses = all(distributed.clauses(plan) == single.clauses(plan) for plan in shared)
+        cosines = np.sum(distributed.plan_vectors(shared)[1] * single.plan_vectors(shared)[1], axis=1)
+    return {
+        "engine": "ray vs local", "plans": len(shared), "clauses": len(cosines), "same_clauses": same_clauses,
+        "min_cosine": round(float(cosines.min()), 6), "mean_cosine": round(float(cosines.mean()), 6),
+        "identical_vectors": float(np.mean(cosines >= 1 - 1e-6)),
+    }
