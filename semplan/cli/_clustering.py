@@ -88,7 +88,7 @@ def clustering_arguments(options: dict[str, Any], *, map_2d: bool = True) -> dic
             min_cluster_size=options["min_cluster_size"],
             min_samples=options["min_samples"],
             umap_dims=options["umap_dims"],
-            umap_sample=options["umap_sample"],
+            umap_sample=options.get("umap_sample", DEFAULT_UMAP_SAMPLE),  # callers that build the options by hand
             random_state=options["seed"],
         ),
         "options": AnalysisOptions(
