@@ -93,6 +93,7 @@ def test_ray_rerun_leaves_unchanged_plans_alone(ray_build, sample_paths, e5_enco
     update = update_index(ray_build[0], sample_paths, encoder=e5_encoder, indexer=ray_indexer(RayOptions(concurrency=1)))
     assert sorted(update.added.unchanged) == sorted(path.stem for path in sample_paths)
     assert update.added.texts_encoded == 0 and update.added.clauses_written == 0
+    assert not list(ray_build[0].parent.glob(".index.*.ray-shards"))  # the scratch shards are gone
 
 
 def test_ray_unreadable_file_stops_the_run_before_encoding(tmp_path, sample_paths, e5_encoder, ray_cluster):
