@@ -1,4 +1,4 @@
-"""python -m benchmarks [encode|memory|reindex|search|cluster|queries|all] [--quick] [--check] [--json OUT]
+"""python -m benchmarks [encode|memory|reindex|search|cluster|queries|all|scale] [--quick] [--check] [--json OUT]
 
 Prints one table per section and writes every figure, with the machine's description, as JSON
 (default: benchmarks/results/SECTION-TIMESTAMP.json, git-ignored).
@@ -8,6 +8,7 @@ Examples:
     python -m benchmarks encode                  # encoding: every backend vs sentence-transformers
     python -m benchmarks encode --quick --check  # the CI guard: exit 1 if the default backend regressed
     python -m benchmarks encode --quick --update-baseline   # re-commit the guard's reference figure
+    python -m benchmarks scale --clauses 200000  # Ray vs one process on a synthetic corpus (not in "all")
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         description="semplan benchmarks: encoding speed and quality, encoding memory, re-indexing, search, clustering.",
         epilog="example: python -m benchmarks encode --quick --check",
     )
-    parser.add_argument("section", nargs="?", default="all", choices=(*SECTIONS, "all"))
+    parser.add_argument("section", nargs="?", default="all", choices=(*SECTIONS, "all", "scale"))
+    parser.add_argument("--clauses", type=int, default=200_000, help="scale: synthetic clauses to index")
+    parser.add_argument("--local-clauses", type=int, default=None,
+                        help="scale: index only this many of them in one process (default: all)")
+    parser.add_argument("--engines", default="ray,local", help="scale: engines to run, comma-separated")
+    parser.add_argument("--ann-threshold", type=int, default=100_000,
+                        help="scale: build IVF above this many clauses (to measure its recall)")
     parser.add_argument("--quick", action="store_true", help="a short run (the CI guard uses it)")
     parser.add_argument("--check", action="store_true", help="exit 1 if the default encoder regressed")
     parser.add_argument("--json", metavar="OUT", type=Path, help="where to write the JSON results")
@@ -106,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_section(section: str, args) -> list[dict] | dict:
+    if section == "scale":
+        from benchmarks.scale import run as run_scale
+
+        return run_scale(clauses=args.clauses, local_clauses=args.local_clauses, ann_threshold=args.ann_threshold,
+                         engines=tuple(args.engines.split(",")))
     if section == "encode":
         from benchmarks.encode import run
 

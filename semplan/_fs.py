@@ -142,6 +142,21 @@ def remove_dead_staging(target: Path, suffix: str) -> list[Path]:
 
 
 @contextlib.contextmanager
+def scratch_dir(target: Path, *, suffix: str) -> Iterator[Path]:
+    """A hidden working directory beside `target`, removed on exit; a killed run's is removed by the next.
+
+    Named as `staged_dir`'s staging directories are, so `remove_dead_staging` tells them apart.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_staging(target, suffix)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def staged_dir(target: Path, *, suffix: str, replace: bool) -> Iterator[Path]:
     """Build a directory in a hidden sibling of `target`, then publish it in one rename.
 

@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 Segmenter = Callable[[Document], list[Clause]]
 OnError = Callable[[str, Exception], None]
+# What a changed plan's clauses (masked) and their vectors are: segmented and encoded here
+# (`index_documents`), or read from where another engine put them (semplan.scale).
+Prepare = Callable[["PlanWriter", Document, "AddReport"], tuple[list[Clause], np.ndarray]]
+# Indexes paths into an open corpus: `index_paths`, or another engine's (semplan.scale).
+Indexer = Callable[..., "AddReport"]
 
 
 @dataclass
@@ -101,11 +106,7 @@ def index_paths(
     report = AddReport()
     paths = list(paths)
     progress.stage("read", count_plan_files(paths), "files")
-
-    def failed(path: Any, error: Exception) -> None:
-        report.failed.append((str(path), str(error)))
-        if on_error is not None:
-            on_error(str(path), error)
+    failed = recording_failures(report, on_error)
 
     def read_failed(path: Any, error: Exception) -> None:
         progress.advance()
@@ -123,10 +124,24 @@ def index_paths(
                            report=report, replace=replace, metadata=metadata, progress=progress)
 
 
-def _repeated_lines(corpus: Corpus, documents: list[Document]) -> RepeatedLines:
-    running = {document.plan_id for document in documents}
-    stored = (corpus.source_text(plan.plan_id) for plan in corpus.plans() if plan.plan_id not in running)
-    return RepeatedLines.from_texts([*(document.text for document in documents), *stored])
+def recording_failures(report: AddReport, on_error: OnError | None) -> OnError:
+    """An `OnError` that records each failure in `report.failed`, then passes it on to `on_error`."""
+
+    def failed(path: Any, error: Exception) -> None:
+        report.failed.append((str(path), str(error)))
+        if on_error is not None:
+            on_error(str(path), error)
+
+    return failed
+
+
+def repeated_lines(corpus: Corpus, line_keys: Mapping[str, Iterable[str]]) -> RepeatedLines:
+    """The lines recurring across this run's plans (`line_keys`: plan id → `RepeatedLines.line_keys`)
+    and the stored plans the run does not replace."""
+    stored = (
+        RepeatedLines.line_keys(corpus.source_text(plan.plan_id)) for plan in corpus.plans() if plan.plan_id not in line_keys
+    )
+    return RepeatedLines.from_line_keys([*line_keys.values(), *stored])
 
 
 def index_documents(
@@ -159,8 +174,28 @@ def index_documents(
     """
     if segmenter is None:
         documents = list(documents)
-        segmenter = functools.partial(segment_document, repeated=_repeated_lines(corpus, documents))
+        keys = {document.plan_id: RepeatedLines.line_keys(document.text) for document in documents}
+        segmenter = functools.partial(segment_document, repeated=repeated_lines(corpus, keys))
     encoder = encoder or Encoder.for_index(corpus.model_identity, index=corpus.directory)
+    prepare = functools.partial(_segment_and_encode, segmenter=segmenter, encoder=encoder, progress=progress)
+    return write_documents(corpus, documents, prepare, keep_going=keep_going, on_error=on_error, report=report,
+                           replace=replace, metadata=metadata, progress=progress)
+
+
+def write_documents(
+    corpus: Corpus,
+    documents: Iterable[Document],
+    prepare: Prepare,
+    *,
+    keep_going: bool = False,
+    on_error: OnError | None = None,
+    report: AddReport | None = None,
+    replace: bool = False,
+    metadata: MetadataOverrides | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> AddReport:
+    """Write read documents into `corpus` in one transaction, each changed one's clauses and vectors
+    from `prepare(writer, document, report)`: the write path of `index_documents` and of semplan.scale."""
     report = report if report is not None else AddReport()
     seen: dict[str, str] = {}
     with corpus.writing() as writer:
@@ -173,7 +208,7 @@ def index_documents(
                     raise InputError(f"{where}: plan id {document.plan_id!r} is already taken by {seen[document.plan_id]}")
                 seen[document.plan_id] = where
                 stored_metadata = writer.stored_metadata(document.plan_id)  # before a replaced plan's rows go
-                _write_document(writer, document, segmenter, encoder, report, None if replace else stored_paths,
+                _write_document(writer, document, prepare, report, None if replace else stored_paths,
                                 progress=progress)
                 _write_metadata(writer, document, metadata, stored_metadata)
             except SemplanError as error:
@@ -203,7 +238,7 @@ def _encoder_reporting_to(encoder: Encoder, progress: Progress, label: str) -> I
 
 
 def _write_document(
-    writer: PlanWriter, document: Document, segmenter: Segmenter, encoder: Encoder, report: AddReport,
+    writer: PlanWriter, document: Document, prepare: Prepare, report: AddReport,
     stored_paths: Mapping[str, str | None] | None = None, progress: Progress = NO_PROGRESS,
 ) -> None:
     path = str(document.path) if document.path is not None else None
@@ -213,6 +248,22 @@ def _write_document(
         return
     if stored_paths is not None:
         _refuse_other_file(document.plan_id, stored_paths.get(document.plan_id), path)
+    clauses, stacked = prepare(writer, document, report)
+    progress.detail(f"write {document.plan_id}")
+    replaced = writer.put_plan(
+        document.plan_id, source_text=document.text, sha256=document.sha256, clauses=clauses, vectors=stacked,
+        path=path, encoding=document.encoding,
+    )
+    (report.replaced if replaced else report.added).append(document.plan_id)
+    report.clauses_written += len(clauses)
+    logger.debug("%s: %d clauses written", document.plan_id, len(clauses))
+
+
+def _segment_and_encode(
+    writer: PlanWriter, document: Document, report: AddReport, *, segmenter: Segmenter, encoder: Encoder,
+    progress: Progress = NO_PROGRESS,
+) -> tuple[list[Clause], np.ndarray]:
+    """A plan's masked clauses and their vectors: those the index holds, the rest from `encoder`."""
     progress.detail(f"segment {document.plan_id}")
     clauses = mask_clauses(segmenter(document))
     texts = [clause.match_text for clause in clauses]
@@ -230,15 +281,8 @@ def _write_document(
         vectors.update(zip(missing, encoded, strict=True))
         report.texts_encoded += encoded_now
         report.texts_cached += len(missing) - encoded_now
-    progress.detail(f"write {document.plan_id}")
     stacked = np.stack([vectors[text] for text in texts]) if texts else np.zeros((0, writer.dims), dtype=np.float32)
-    replaced = writer.put_plan(
-        document.plan_id, source_text=document.text, sha256=document.sha256, clauses=clauses, vectors=stacked,
-        path=path, encoding=document.encoding,
-    )
-    (report.replaced if replaced else report.added).append(document.plan_id)
-    report.clauses_written += len(clauses)
-    logger.debug("%s: %d clauses written, %d new texts encoded", document.plan_id, len(clauses), len(missing))
+    return clauses, stacked
 
 
 def mask_clauses(clauses: list[Clause]) -> list[Clause]:
@@ -292,13 +336,15 @@ def update_index(
     replace: bool = False,
     metadata: MetadataOverrides | None = None,
     progress: Progress = NO_PROGRESS,
+    indexer: Indexer | None = None,
 ) -> IndexUpdate:
     """Open the index at `directory`, or create it when there are paths to add; remove plans, then add paths.
 
     A new index is for `encoder`, else `model` (default: multilingual-e5-small) on `backend`, and
     takes `ann_threshold`. An existing one keeps its model: `encoder` or `model` must match it, and
     its vectors come from `encoder`, else its own model on `backend` ("auto": the one that built it).
-    `plan_ids`, `replace` and `progress` go to `index_paths`.
+    `plan_ids`, `replace` and `progress` go to `index_paths`, or to `indexer`, which indexes the paths instead
+    (semplan.scale's Ray engine) and takes the same arguments.
     """
     directory = Path(directory)
     paths, remove = list(paths), list(remove)
@@ -321,8 +367,9 @@ def update_index(
                     encoder = encoder or Encoder.for_index(
                         corpus.model_identity, None if backend == "auto" else backend, index=directory
                     )
-                    added = index_paths(corpus, paths, encoder=encoder, keep_going=keep_going, on_error=on_error,
-                                        plan_ids=plan_ids, replace=replace, metadata=metadata, progress=progress)
+                    added = (indexer or index_paths)(corpus, paths, encoder=encoder, keep_going=keep_going,
+                                                     on_error=on_error, plan_ids=plan_ids, replace=replace,
+                                                     metadata=metadata, progress=progress)
             except BaseException:
                 stored_nothing = not exists and not corpus.plans()
                 raise

@@ -81,6 +81,9 @@ def _jieba() -> Any:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
+    # Load the dictionary now: jieba loads it on the first cut and then replaces its frequency
+    # table, so a caller that read `jieba.dt.FREQ` before that first cut held an empty table.
+    jieba.initialize()
     return jieba
 
 

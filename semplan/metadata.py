@@ -406,7 +406,37 @@ def read_sidecar(path: str | Path) -> dict[str, dict[str, Any]]:
     `plan` is a plan id; `file` a plan file name, whose stem is its plan id. Empty cells set
     nothing. A UTF-8 file (with or without BOM, as Excel saves it) or GB18030.
     """
+    return {plan_id: values for plan_id, _, values in _plan_rows(Path(path), "plan", "file")}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The plans of one run as a manifest file lists them: paths, plan ids (None: the stem), metadata."""
+
+    paths: list[Path]
+    plan_ids: list[str | None]
+    by_plan: dict[str, dict[str, Any]]
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """A manifest CSV: one row per plan file, a `path` column (relative to the manifest's folder),
+    optionally `plan` (its id) and any of FIELDS, read as `read_sidecar` reads its files."""
     path = Path(path)
+    paths: list[Path] = []
+    plan_ids: list[str | None] = []
+    by_plan: dict[str, dict[str, Any]] = {}
+    for plan_id, file, values in _plan_rows(path, "path"):
+        paths.append(path.parent / file)
+        plan_ids.append(plan_id)
+        if values:
+            by_plan[plan_id or _FILE_SUFFIX.sub("", Path(file).name)] = values
+    return Manifest(paths, plan_ids, by_plan)
+
+
+def _plan_rows(path: Path, *naming: str) -> list[tuple[str | None, str, dict[str, Any]]]:
+    """(plan id, file, checked metadata) of each row of a plans CSV whose rows need one of the
+    `naming` columns (`plan`, `file`, `path`): the plan id from `plan`, else the file's stem
+    (None for a `path` row without `plan`)."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -420,23 +450,30 @@ def read_sidecar(path: str | Path) -> dict[str, dict[str, Any]]:
     if not rows:
         raise InputError(f"{path}: the metadata file is empty")
     header = [_COLUMN_NAMES.get(cell.strip().lower(), cell.strip().lower()) for cell in rows[0]]
-    unknown = [name for name in header if name not in (*FIELDS, "plan", "file")]
+    known = ("plan", *naming)
+    unknown = [name for name in header if name not in (*FIELDS, *known)]
     if unknown:
-        raise InputError(f"{path}: unknown column {unknown[0]!r} (columns: plan or file, {', '.join(FIELDS)})")
-    if "plan" not in header and "file" not in header:
-        raise InputError(f"{path}: a metadata file needs a `plan` or `file` column naming each plan")
-    by_plan: dict[str, dict[str, Any]] = {}
+        raise InputError(f"{path}: unknown column {unknown[0]!r} (columns: {' or '.join(dict.fromkeys(known))}, "
+                         f"{', '.join(FIELDS)})")
+    if not any(name in header for name in naming):
+        raise InputError(f"{path}: a metadata file needs a `{'` or `'.join(naming)}` column naming each plan")
+    found = []
     for number, row in enumerate(rows[1:], start=2):
         cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
-        plan_id = cells.pop("plan", "") or _FILE_SUFFIX.sub("", Path(cells.get("file", "")).name)
+        file = cells.pop("path", "") or cells.pop("file", "")
         cells.pop("file", None)
-        if not plan_id:
-            raise InputError(f"{path}:{number}: no plan named in this row")
+        plan_id = cells.pop("plan", "") or None
+        if "path" in naming and not file:
+            raise InputError(f"{path}:{number}: no file named in this row")
+        if "path" not in naming:
+            plan_id = plan_id or _FILE_SUFFIX.sub("", Path(file).name) or None
+            if not plan_id:
+                raise InputError(f"{path}:{number}: no plan named in this row")
         try:
-            by_plan[plan_id] = check_values(cells)
+            found.append((plan_id, file, check_values(cells)))
         except InvalidArgument as error:
             raise InputError(f"{path}:{number}: {error}") from None
-    return by_plan
+    return found
 
 
 def overrides_from(sidecar: str | Path | None = None, **values: Any) -> MetadataOverrides:

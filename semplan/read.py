@@ -127,36 +127,46 @@ def iter_documents(
     (None keeps the file stem); it cannot be combined with directories.
     """
     seen: dict[str, Path] = {}
+    for file, file_plan_id in plan_files(paths, keep_going, on_error, plan_ids):
+        try:
+            document = read_document(file, file_plan_id)
+            if document.plan_id in seen:
+                raise InputError(
+                    f"{file}: plan id {document.plan_id!r} already used by {seen[document.plan_id]}"
+                    " (give another with --plan-id)"
+                )
+        except SemplanError as error:  # with --keep-going, no single file stops the run
+            _fail(error, file, keep_going, on_error)
+            continue
+        seen[document.plan_id] = file
+        yield document
+
+
+def plan_files(
+    paths: Iterable[str | Path],
+    keep_going: bool = False,
+    on_error: Callable[[Path, InputError], None] | None = None,
+    plan_ids: Iterable[str | None] | None = None,
+) -> Iterator[tuple[Path, str | None]]:
+    """The (file, plan id or None) pairs `iter_documents` reads, without reading them: directories
+    expand to the supported files directly inside them, sorted (for readers that run elsewhere)."""
     paths = [Path(p) for p in paths]
     ids = list(plan_ids) if plan_ids is not None else [None] * len(paths)
     if len(ids) != len(paths):
         raise InputError(f"{len(ids)} plan ids given for {len(paths)} paths")
     for path, plan_id in zip(paths, ids, strict=True):
-        if path.is_dir():
-            if plan_id is not None:
-                raise InputError(f"{path}: a plan id cannot be given for a directory")
-            files, skipped = _directory_files(path)
-            if skipped:
-                logger.info("%s: skipped %d file(s) of other types: %s", path, len(skipped), ", ".join(skipped))
-            if not files:
-                _fail(InputError(f"{path}: no plan files ({', '.join(SUPPORTED_SUFFIXES)}) inside"),
-                      path, keep_going, on_error)
-            targets = [(file, None) for file in files]
-        else:
-            targets = [(path, plan_id)]
-        for file, file_plan_id in targets:
-            try:
-                document = read_document(file, file_plan_id)
-                if document.plan_id in seen:
-                    raise InputError(
-                        f"{file}: plan id {document.plan_id!r} already used by {seen[document.plan_id]}"
-                        " (give another with --plan-id)"
-                    )
-            except SemplanError as error:  # with --keep-going, no single file stops the run
-                _fail(error, file, keep_going, on_error)
-                continue
-            seen[document.plan_id] = file
-            yield document
+        if not path.is_dir():
+            yield path, plan_id
+            continue
+        if plan_id is not None:
+            raise InputError(f"{path}: a plan id cannot be given for a directory")
+        files, skipped = _directory_files(path)
+        if skipped:
+            logger.info("%s: skipped %d file(s) of other types: %s", path, len(skipped), ", ".join(skipped))
+        if not files:
+            _fail(InputError(f"{path}: no plan files ({', '.join(SUPPORTED_SUFFIXES)}) inside"),
+                  path, keep_going, on_error)
+        yield from ((file, None) for file in files)
 
 
 def _fail(error: SemplanError, path: Path, keep_going: bool, on_error) -> None:

@@ -27,6 +27,7 @@ LAYERS = [
     ("semplan.encode",),
     ("semplan.store",),
     ("semplan.ingest",),
+    ("semplan.scale",),
     ("semplan.verdict", "semplan.shared_terms"),
     ("semplan.search",),
     ("semplan.compare",),

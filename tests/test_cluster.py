@@ -307,6 +307,22 @@ def test_find_priorities_with_a_umap_sample_accounts_for_every_clause():
     assert sorted(in_priorities + outliers) == sorted(c.clause_id for c in clauses)
 
 
+def test_a_sampled_fit_says_which_clauses_were_fitted_and_which_placed():
+    from semplan.report.markdown import render_markdown
+    from semplan.report.view import report_view
+
+    clauses, vectors, _ = synthetic_corpus(per_topic=40, dims=24)
+    analysis = find_priorities(clauses, vectors, umap_sample=100, min_cluster_size=8, map_2d=False)
+    records = [result.to_dict() for result in analysis.results]
+    assert sum(record["fitted"] for record in records) == 100
+    assert sum(not record["fitted"] for record in records) == 140
+    markdown = render_markdown(report_view(analysis))
+    assert "UMAP fitted on a seeded sample of 100 of 240 clauses; the other 140 were placed" in markdown
+    whole = find_priorities(clauses, vectors, min_cluster_size=8, map_2d=False)
+    assert all(result.fitted for result in whole.results)
+    assert "seeded sample" not in render_markdown(report_view(whole))
+
+
 def test_bigger_plans_need_higher_match_scores():
     thresholds = match_z_thresholds(np.array([10, 100, 1000]), alpha=0.05)
     assert thresholds[0] < thresholds[1] < thresholds[2]
@@ -644,3 +660,13 @@ def test_formula_on_the_national_series_is_the_set_phrases_not_the_commitments()
     # a commitment phrased anew each year is no formula
     assert not any("人工智能" in text for text in formula)
     assert 0 < flags.mean() < 0.1
+
+
+def test_cli_umap_sample_is_an_option_of_the_clustering_commands(tmp_path):
+    from click.testing import CliRunner
+
+    from semplan.cli import cli
+
+    result = CliRunner().invoke(cli, ["cluster", "--index", str(tmp_path / "none"), "--umap-sample", "50"])
+    assert result.exit_code == 2 and "--umap-sample" in result.output
+    assert "--umap-sample" in CliRunner().invoke(cli, ["report", "--help"]).output

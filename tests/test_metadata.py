@@ -175,3 +175,27 @@ def test_metadata_errors_are_one_line(tmp_path, cache_env):
     assert code == 1 and err.startswith("Error: no index at")
     code, _, err = semplan("index", str(SAMPLES / "daqing-2021.txt"), "--out", str(tmp_path / "i"), "--year", "20")
     assert code == 1 and err.count("\n") == 1 and "--year" in err
+
+
+def test_a_manifest_lists_plan_files_relative_to_itself_with_ids_and_metadata(tmp_path):
+    from semplan.metadata import read_manifest
+
+    (tmp_path / "plans").mkdir()
+    manifest = tmp_path / "plans.csv"
+    manifest.write_text("path,plan,year,level\nplans/a.txt,city-a,2031,city\nplans/b.txt,,,\n", encoding="utf-8")
+    listed = read_manifest(manifest)
+    assert listed.paths == [tmp_path / "plans" / "a.txt", tmp_path / "plans" / "b.txt"]
+    assert listed.plan_ids == ["city-a", None]
+    assert listed.by_plan == {"city-a": {"year": 2031, "level": "city"}}
+
+
+def test_a_manifest_needs_a_path_in_every_row(tmp_path):
+    from semplan.metadata import read_manifest
+
+    manifest = tmp_path / "plans.csv"
+    manifest.write_text("plan,year\ncity-a,2031\n", encoding="utf-8")
+    with pytest.raises(InputError, match="needs a `path` column"):
+        read_manifest(manifest)
+    manifest.write_text("path,plan\n,city-a\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"plans.csv:2: no file named in this row"):
+        read_manifest(manifest)

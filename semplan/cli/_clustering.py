@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from semplan.cli._options import SEED, Score, WholeNumber
-from semplan.cluster.defaults import DEFAULT_SEED, DEFAULT_UMAP_DIMS
+from semplan.cluster.defaults import DEFAULT_SEED, DEFAULT_UMAP_DIMS, DEFAULT_UMAP_SAMPLE
 
 
 def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,6 +32,14 @@ def clustering_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=DEFAULT_UMAP_DIMS,
             show_default=True,
             help="Dimensions UMAP reduces the vectors to before clustering.",
+        ),
+        click.option(
+            "--umap-sample",
+            type=WholeNumber(min=100),
+            default=DEFAULT_UMAP_SAMPLE,
+            show_default=True,
+            help="Above 1.5× this many clauses, fit UMAP on a seeded sample of this size and place the rest "
+                 "beside their nearest sample clauses (`fitted: false` in the JSON).",
         ),
         click.option(
             "--seed",
@@ -80,6 +88,7 @@ def clustering_arguments(options: dict[str, Any], *, map_2d: bool = True) -> dic
             min_cluster_size=options["min_cluster_size"],
             min_samples=options["min_samples"],
             umap_dims=options["umap_dims"],
+            umap_sample=options.get("umap_sample", DEFAULT_UMAP_SAMPLE),  # callers that build the options by hand
             random_state=options["seed"],
         ),
         "options": AnalysisOptions(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from semplan.cli._options import WholeNumber
+from semplan.cli._scale import engine_arguments, engine_options
 from semplan.cli.plans import metadata_options, metadata_overrides
 from semplan.errors import InputError, InvalidArgument
 
@@ -28,6 +29,7 @@ from semplan.errors import InputError, InvalidArgument
 @click.option("--ann-threshold", type=WholeNumber(min=1), default=None,
               help="New index only: above this many clauses use an approximate (IVF) FAISS index. [default: 200000]")
 @metadata_options
+@engine_options
 def command(paths, directory, model, backend, keep_going, plan_ids, replace, remove_plans, ann_threshold,
             **metadata_values):
     """Read, segment and encode plans into an index directory (SQLite + FAISS + manifest.json).
@@ -50,11 +52,16 @@ def command(paths, directory, model, backend, keep_going, plan_ids, replace, rem
       semplan index plans/2022/city.txt --plan-id city-2022 --out out/index
       semplan index --remove city-2019 --out out/index
       semplan index plans/ --out out/index --meta plans.csv
+      semplan index plans/ --out out/index --engine ray --ray-concurrency 2
+      semplan index --manifest plans.csv --out out/index --engine ray --ray-address auto
     """
     from semplan.cli import error_line
     from semplan.cli._progress import command_progress, notice, write_stderr
     from semplan.ingest import update_index
 
+    engine = engine_arguments(metadata_values, paths, plan_ids)
+    paths, plan_ids = engine.pop("paths", paths), engine.pop("plan_ids", plan_ids)
+    overrides = metadata_overrides(metadata_values, engine.pop("manifest", None))
     if not paths and not remove_plans:
         raise click.UsageError("give plan files or directories to index, or --remove PLAN")
     if plan_ids and len(plan_ids) != len(paths):
@@ -67,8 +74,8 @@ def command(paths, directory, model, backend, keep_going, plan_ids, replace, rem
         with command_progress("index") as progress:
             update = update_index(directory, paths, remove=remove_plans, model=model, backend=backend,
                                   ann_threshold=ann_threshold, keep_going=keep_going, on_error=warn,
-                                  plan_ids=plan_ids or None, replace=replace,
-                                  metadata=metadata_overrides(metadata_values), progress=progress)
+                                  plan_ids=plan_ids or None, replace=replace, metadata=overrides,
+                                  progress=progress, **engine)
     except InvalidArgument as error:  # an option that does not fit this index: a usage error
         raise click.UsageError(str(error)) from None
     if update.removed:

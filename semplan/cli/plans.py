@@ -34,13 +34,18 @@ def metadata_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def metadata_overrides(options: dict[str, Any]) -> Any:
-    """The `MetadataOverrides` of `metadata_options`' values (popped from `options`)."""
+def metadata_overrides(options: dict[str, Any], listed: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The `MetadataOverrides` of `metadata_options`' values (popped from `options`); `listed`: the
+    metadata a manifest file gave, which a --meta file's values override."""
     from semplan.metadata import overrides_from
 
     sidecar = options.pop("meta_file")
     values = {name: options.pop(f"meta_{name}") for name in ("year", "level", "issuer", "doc_type")}
-    return overrides_from(sidecar, **values)
+    overrides = overrides_from(sidecar, **values)
+    if not listed:
+        return overrides
+    by_plan = {plan: {**listed.get(plan, {}), **overrides.by_plan.get(plan, {})} for plan in {*listed, *overrides.by_plan}}
+    return type(overrides)(by_plan, overrides.for_all)
 
 
 @click.command(name="plans")

@@ -123,6 +123,9 @@ class ClauseResult:
     unique: bool  # no match in any other plan, an outlier or in a single-plan priority, and not noise
     noise: bool = False  # an outlier that commits to nothing: a fragment or formula (see find_priorities)
     formula: bool = False  # text half the plans repeat nearly verbatim (semplan.cluster.formula)
+    # UMAP was fitted on this clause; False: a large corpus was fitted on a seeded sample
+    # (`umap_sample`) and this clause placed beside its nearest sample clauses (PriorityClusterer).
+    fitted: bool = True
 
     @property
     def outlier_kind(self) -> str | None:
@@ -149,6 +152,7 @@ class ClauseResult:
             "noise": self.noise,
             "formula": self.formula,
             "outlier_kind": self.outlier_kind,
+            "fitted": self.fitted,
         }
 
 

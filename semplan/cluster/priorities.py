@@ -135,7 +135,12 @@ def find_priorities(
             cosine_threshold=options.match_threshold,
             seed=clusterer.random_state,
         )
-    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise, formula)
+    fitted = np.ones(len(clauses), dtype=bool)
+    if getattr(clusterer, "sample_", None) is not None:
+        fitted[:] = False
+        fitted[clusterer.sample_] = True
+    results = _clause_results(clauses, labels, priority_of, scores, membership, assigned, matches, noise, formula,
+                              fitted)
     with clock("2-d map", shown="map" if options.map_2d else None):
         map_xy = clusterer.map_2d() if options.map_2d else None
     return PriorityAnalysis(
@@ -279,6 +284,7 @@ def _clause_results(
     matches: CrossPlanMatches,
     noise: np.ndarray,
     formula: np.ndarray,
+    fitted: np.ndarray,
 ) -> list[ClauseResult]:
     has_other_plans = len({c.plan_id for c in clauses}) > 1
     results = []
@@ -307,6 +313,7 @@ def _clause_results(
                 ),
                 noise=is_noise,
                 formula=bool(formula[i]),
+                fitted=bool(fitted[i]),
             )
         )
     return results

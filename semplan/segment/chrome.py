@@ -233,14 +233,24 @@ class RepeatedLines:
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], min_plans: int = 2) -> RepeatedLines:
+        return cls.from_line_keys((cls.line_keys(text) for text in texts), min_plans)
+
+    @staticmethod
+    def line_keys(text: str) -> set[str]:
+        """The keys of one plan's lines that could be repeated chrome (short, unpunctuated)."""
+        keys = set()
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line and letters(line) <= MAX_REPEATED_LETTERS and not any(m in line for m in TERMINALS):
+                keys.add(line_key(line))
+        return keys
+
+    @classmethod
+    def from_line_keys(cls, key_sets: Iterable[Iterable[str]], min_plans: int = 2) -> RepeatedLines:
+        """From each plan's `line_keys`, computed where the plans were read (on other machines)."""
         counts: Counter[str] = Counter()
-        for text in texts:
-            keys = set()
-            for raw in text.splitlines():
-                line = raw.strip()
-                if line and letters(line) <= MAX_REPEATED_LETTERS and not any(m in line for m in TERMINALS):
-                    keys.add(line_key(line))
-            counts.update(keys)
+        for keys in key_sets:
+            counts.update(set(keys))
         return cls(key for key, count in counts.items() if count >= min_plans and key)
 
     def __contains__(self, text: object) -> bool:
