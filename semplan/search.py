@@ -8,7 +8,8 @@ Ranking is by the model's cosine. A lexical signal (BM25 over character bigrams 
 text, fused by reciprocal rank) is opt-in (`lexical=True`, `semplan similar --lexical`): once
 clauses were encoded with the right prompt it stopped paying for itself (docs/index-design.md has
 the measurements). Displayed scores stay cosines, so `min_score` keeps its meaning; the order is
-the fused one.
+the fused one. Free-text queries are expanded by pseudo-relevance feedback (on by default;
+`feedback=False` turns it off): the order is the expanded query's, the scores the query's own.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ __all__ = ["ALL_PLANS", "AlignedClause", "Hit", "PlanFilter", "Searcher", "conte
 RRF_K = 60
 # Dense and lexical candidates considered per query before fusion.
 FUSION_CANDIDATES = 100
+# Pseudo-relevance feedback for free-text queries (Rocchio's query expansion): the query vector
+# plus FEEDBACK_WEIGHT × the mean of its FEEDBACK_HITS best clauses' vectors ranks the clauses.
+# A plain-words query lands between the plans' idiom and everyday speech; its best hits pull it
+# into the plans' idiom. Textbook values, not tuned here (docs/quality.md has the measurements).
+FEEDBACK_HITS = 3
+FEEDBACK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,12 @@ def reciprocal_rank_fusion(*rankings: Sequence[int]) -> dict[int, float]:
     return fused
 
 
+def _check_min_score(min_score: float | None) -> None:
+    # A nan threshold passes every range check and keeps nothing: "no matches" would be a wrong answer.
+    if min_score is not None and not -1 <= min_score <= 1:
+        raise InvalidArgument(f"min_score must be a cosine score between -1 and 1, got {min_score}")
+
+
 class Searcher:
     """Searches one open Corpus. `encoder` (needed for free-text queries only) defaults to the index's model.
 
@@ -176,9 +189,7 @@ class Searcher:
         """
         if k < 1:
             raise InvalidArgument(f"k must be at least 1, got {k}")
-        # A nan threshold passes every range check and keeps nothing: "no matches" would be a wrong answer.
-        if min_score is not None and not -1 <= min_score <= 1:
-            raise InvalidArgument(f"min_score must be a cosine score between -1 and 1, got {min_score}")
+        _check_min_score(min_score)
         # FAISS allocates k results per query up front: k = 2**31 ended in std::bad_alloc. More hits
         # than clauses cannot exist anyway.
         k = min(k, max(1, len(self.corpus)))
@@ -212,11 +223,16 @@ class Searcher:
 
     def by_text(
         self, text: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
-        lexical: bool = False,
+        lexical: bool = False, feedback: bool = True,
     ) -> list[Hit]:
-        """The k clauses closest to a free-text query (any language), best first."""
+        """The k clauses closest to a free-text query (any language), best first.
+
+        With `feedback` (pseudo-relevance feedback, see FEEDBACK_HITS) the order is that of the
+        query expanded by its best hits; scores, verdicts and `min_score` stay the query's own cosines.
+        """
         if not text or not text.strip():
             raise InvalidArgument("the query text is empty")
+        _check_min_score(min_score)
         self.corpus.check_plans(plans.named())
         query_text = mask_names(matching_text(text))  # as the clauses were encoded
         # A query of zero-width spaces or control characters normalises to (next to) nothing; its
@@ -224,8 +240,31 @@ class Searcher:
         if not any(unicodedata.category(ch)[0] in "LN" for ch in query_text):
             raise InvalidArgument("the query text has no letters or digits")
         vector = np.asarray(self.encoder.encode_queries([query_text]), dtype=np.float32)[0]
-        hits = self.by_vector(vector, k, plans=plans, min_score=min_score, lexical_texts=[query_text] if lexical else None)
+        lexical_texts = [query_text] if lexical else None
+        if feedback:
+            hits = self._with_feedback(vector, k, plans=plans, min_score=min_score, lexical_texts=lexical_texts)
+        else:
+            hits = self.by_vector(vector, k, plans=plans, min_score=min_score, lexical_texts=lexical_texts)
         return [hit.explained_by(text) for hit in hits]
+
+    def _with_feedback(
+        self, vector: np.ndarray, k: int, *, plans: PlanFilter, min_score: float | None,
+        lexical_texts: Sequence[str] | None,
+    ) -> list[Hit]:
+        """Hits ranked by `vector` expanded with its FEEDBACK_HITS best clauses, scored by `vector`."""
+        best = self.by_vector(vector, FEEDBACK_HITS, plans=plans)
+        if not best:
+            return []
+        expanded = vector + FEEDBACK_WEIGHT * self.corpus.vectors([hit.clause_id for hit in best]).mean(axis=0)
+        expanded /= np.linalg.norm(expanded)
+        hits = self.by_vector(expanded, k, plans=plans, lexical_texts=lexical_texts)
+        cosines = self.corpus.vectors([hit.clause_id for hit in hits]) @ vector if hits else []
+        calibration = calibration_for(self.corpus.model_identity)
+        rescored = [
+            replace(hit, score=float(score), verdict=calibration.verdict(float(score)) if calibration else None)
+            for hit, score in zip(hits, cosines, strict=True)
+        ]
+        return [hit for hit in rescored if min_score is None or hit.score >= min_score]
 
     def by_clause(
         self, clause_id: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
