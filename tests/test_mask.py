@@ -91,3 +91,18 @@ def test_no_sample_priority_is_held_together_by_a_place_name(masked_sample_analy
     assert place_bound_priorities(masked_sample_analysis) == []
     labels = " ".join(priority.label for priority in masked_sample_analysis.priorities)
     assert "清远" not in labels and MASK_TOKEN not in labels
+
+
+def test_no_sample_keyword_is_a_place_name(masked_sample_analysis):
+    """Every keyword of every priority, checked with the masker's own detector (the gazetteer and
+    each plan's names): a label naming a place says where, not what (the issue's P80, 清远市 /
+    全科美育 / 出台, was twelve Qingyuan clauses with nothing else in common)."""
+    from semplan.normalize import matching_text
+
+    analysis = masked_sample_analysis
+    names = plan_names(matching_text(clause.text) for clause in analysis.clauses)
+    gaz = gazetteer()
+    for priority in analysis.priorities:
+        for keyword in priority.keywords:
+            assert mask_names(keyword, names) == keyword, (priority.priority_id, keyword)
+            assert not any(name in keyword for name in gaz.names), (priority.priority_id, keyword)
