@@ -46,7 +46,12 @@ _GENERIC_ENDINGS = ("城市", "社区", "园区", "校区", "片区", "景区", 
 # XX县, ××市, 某某区: an anonymised name, with its suffix (not the 区 of 区域).
 # A name's suffix that is the first character of an ordinary word: 中南部县城 holds no 南部县.
 _SUFFIX_WORDS = frozenset({"县城", "县域", "县级", "区域", "区级", "市场", "市民", "市级", "市区", "市县", "市直", "省级", "省内", "省外", "州市"})
-_PLACEHOLDER = re.compile(r"(?<![A-Za-z])(?:[Xx×]{2,}|某某)(?![A-Za-z])(?:[省市县旗盟镇乡]|区(?![域间别分]))?")
+# Not a number written as XX: 20XX年, 不少于XXX名, XX所 stay as they are (masked, 不少于XXX名 became
+# 不少于某地名, a place where a head count was).
+_PLACEHOLDER = re.compile(
+    r"(?<![A-Za-z0-9])(?:[Xx×]{2,}|某某)(?![A-Za-z0-9%％年月日名所个人次万亿元项期届])"
+    r"(?:[省市县旗盟镇乡]|区(?![域间别分]))?"
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Ranking is by the model's cosine. A lexical signal (BM25 over character bigrams 
 text, fused by reciprocal rank) is opt-in (`lexical=True`, `semplan similar --lexical`): once
 clauses were encoded with the right prompt it stopped paying for itself (docs/index-design.md has
 the measurements). Displayed scores stay cosines, so `min_score` keeps its meaning; the order is
-the fused one.
+the fused one. Free-text queries are expanded by pseudo-relevance feedback (on by default;
+`feedback=False` turns it off): the order is the expanded query's, the scores the query's own.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ __all__ = ["ALL_PLANS", "AlignedClause", "Hit", "PlanFilter", "Searcher", "conte
 RRF_K = 60
 # Dense and lexical candidates considered per query before fusion.
 FUSION_CANDIDATES = 100
+# Pseudo-relevance feedback for free-text queries (Rocchio's query expansion): the query vector
+# plus FEEDBACK_WEIGHT × the mean of its FEEDBACK_HITS best clauses' vectors ranks the clauses.
+# A plain-words query lands between the plans' idiom and everyday speech; its best hits pull it
+# into the plans' idiom. Textbook values, not tuned here (docs/quality.md has the measurements).
+FEEDBACK_HITS = 3
+FEEDBACK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,12 @@ def reciprocal_rank_fusion(*rankings: Sequence[int]) -> dict[int, float]:
     return fused
 
 
+def _check_min_score(min_score: float | None) -> None:
+    # A nan threshold passes every range check and keeps nothing: "no matches" would be a wrong answer.
+    if min_score is not None and not -1 <= min_score <= 1:
+        raise InvalidArgument(f"min_score must be a cosine score between -1 and 1, got {min_score}")
+
+
 class Searcher:
     """Searches one open Corpus. `encoder` (needed for free-text queries only) defaults to the index's model.
 
@@ -271,9 +284,7 @@ class Searcher:
         """
         if k < 1:
             raise InvalidArgument(f"k must be at least 1, got {k}")
-        # A nan threshold passes every range check and keeps nothing: "no matches" would be a wrong answer.
-        if min_score is not None and not -1 <= min_score <= 1:
-            raise InvalidArgument(f"min_score must be a cosine score between -1 and 1, got {min_score}")
+        _check_min_score(min_score)
         # FAISS allocates k results per query up front: k = 2**31 ended in std::bad_alloc. More hits
         # than clauses cannot exist anyway.
         k = min(k, max(1, len(self.corpus)))
@@ -307,20 +318,25 @@ class Searcher:
 
     def by_text(
         self, text: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
-        lexical: bool = False,
+        lexical: bool = False, feedback: bool = True,
     ) -> Hits:
-        """The k clauses closest to a free-text query (any language), best first."""
-        return self.by_texts([text], k, plans=plans, min_score=min_score, lexical=lexical)[0]
+        """The k clauses closest to a free-text query (any language), best first.
+
+        With `feedback` (pseudo-relevance feedback, see FEEDBACK_HITS) the order is that of the
+        query expanded by its best hits; scores, verdicts and `min_score` stay the query's own cosines.
+        """
+        return self.by_texts([text], k, plans=plans, min_score=min_score, lexical=lexical, feedback=feedback)[0]
 
     def by_texts(
         self, texts: Sequence[str], k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,
-        lexical: bool = False, query_ids: Sequence[str] | None = None,
+        lexical: bool = False, feedback: bool = True, query_ids: Sequence[str] | None = None,
     ) -> list[Hits]:
-        """`by_text` for many queries at once: one encoder batch and one index search for all of them, so a
-        script's hundred questions cost one model load. The answers are in the order of `texts`; `query_ids`
+        """`by_text` for many queries at once: one encoder batch for all of them, so a script's
+        hundred questions cost one model load. The answers are in the order of `texts`; `query_ids`
         name the queries in errors (default: their 1-based positions)."""
         if not texts:
             return []
+        _check_min_score(min_score)
         self.corpus.check_plans(plans.named())
         query_texts = []
         names = [str(n) for n in range(1, len(texts) + 1)] if query_ids is None else list(query_ids)
@@ -335,9 +351,35 @@ class Searcher:
                 raise InvalidArgument(f"{where}the query text has no letters or digits")
             query_texts.append(query_text)
         vectors = np.asarray(self.encoder.encode_queries(query_texts), dtype=np.float32)
-        answers = self.by_vectors(vectors, k, plans=plans, min_score=min_score,
-                                  lexical_texts=query_texts if lexical else None)
+        if feedback:
+            answers = [
+                self._with_feedback(vector, k, plans=plans, min_score=min_score,
+                                    lexical_texts=[query_text] if lexical else None)
+                for vector, query_text in zip(vectors, query_texts, strict=True)
+            ]
+        else:
+            answers = self.by_vectors(vectors, k, plans=plans, min_score=min_score,
+                                      lexical_texts=query_texts if lexical else None)
         return [Hits(hit.explained_by(text) for hit in hits) for text, hits in zip(texts, answers, strict=True)]
+
+    def _with_feedback(
+        self, vector: np.ndarray, k: int, *, plans: PlanFilter, min_score: float | None,
+        lexical_texts: Sequence[str] | None,
+    ) -> list[Hit]:
+        """Hits ranked by `vector` expanded with its FEEDBACK_HITS best clauses, scored by `vector`."""
+        best = self.by_vector(vector, FEEDBACK_HITS, plans=plans)
+        if not best:
+            return []
+        expanded = vector + FEEDBACK_WEIGHT * self.corpus.vectors([hit.clause_id for hit in best]).mean(axis=0)
+        expanded /= np.linalg.norm(expanded)
+        hits = self.by_vector(expanded, k, plans=plans, lexical_texts=lexical_texts)
+        cosines = self.corpus.vectors([hit.clause_id for hit in hits]) @ vector if hits else []
+        calibration = calibration_for(self.corpus.model_identity)
+        rescored = [
+            replace(hit, score=float(score), verdict=calibration.verdict(float(score)) if calibration else None)
+            for hit, score in zip(hits, cosines, strict=True)
+        ]
+        return [hit for hit in rescored if min_score is None or hit.score >= min_score]
 
     def by_clause(
         self, clause_id: str, k: int = 10, *, plans: PlanFilter = ALL_PLANS, min_score: float | None = None,

@@ -59,3 +59,29 @@ def test_the_cli_takes_a_label_words_file(tmp_path):
         "assign_threshold": None, "match_threshold": None, "label_words": str(path),
     }  # fmt: skip
     assert clustering_arguments(options)["options"].label_words == str(path)
+
+
+def test_a_three_word_term_is_a_candidate_and_its_halves_merge_into_it():
+    # The sample report labelled a priority 教育领域综合 / 综合改革 (one term the text cut in two)
+    # and another 教育评价改革 / 学生综合 / … (学生综合素质 cut before 素质).
+    assert "教育领域综合改革" in clause_terms("深化教育领域综合改革")
+    assert "学生综合素质" in clause_terms("提升学生综合素质评价")
+    texts = ["深化教育领域综合改革", "推进教育领域综合改革试点", "教育领域综合改革方案", "加强学前教育"]
+    keywords = class_keywords([clause_terms(text) for text in texts], np.array([0, 0, 0, -1]),
+                              plan_of=["a", "b", "c", "a"])
+    assert keywords[0][0] == "教育领域综合改革"
+    assert not any(word in ("教育领域综合", "综合改革") for word in keywords[0])
+
+
+def test_no_term_starts_inside_a_word_glued_to_a_single_character():
+    # 新时代: jieba cuts 新 / 时代, and 时代教育督导体制 made a label.
+    terms = clause_terms("深化新时代教育督导体制机制改革")
+    assert "教育督导体制" in terms
+    assert not any(term.startswith("时代") and term != "时代" for term in terms)
+
+
+def test_overlapping_halves_of_one_term_do_not_both_label():
+    texts = ["执行中小学教育惩戒规则", "落实中小学教育惩戒规则", "中小学教育惩戒规则试行", "加强学前教育"]
+    keywords = class_keywords([clause_terms(text) for text in texts], np.array([0, 0, 0, -1]),
+                              plan_of=["a", "b", "c", "a"])
+    assert not ({"中小学教育惩戒", "教育惩戒规则"} <= set(keywords[0]))

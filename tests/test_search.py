@@ -107,8 +107,21 @@ def test_filters_and_min_score(searcher):
     assert {hit.plan_id for hit in hits} <= {"qingyuan-2022", "daqing-2021"} and len(hits) == 10
     hits = searcher.by_text("课后服务", k=10, plans=PlanFilter(exclude=["qingyuan-2022"]), min_score=0.85)
     assert all(hit.plan_id != "qingyuan-2022" and hit.score >= 0.85 for hit in hits)
-    scores = [hit.score for hit in searcher.by_text("课后服务", k=10, lexical=False)]
+    scores = [hit.score for hit in searcher.by_text("课后服务", k=10, lexical=False, feedback=False)]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_feedback_reorders_but_scores_stay_the_querys_cosines(searcher):
+    """Pseudo-relevance feedback ranks by the query expanded with its best hits; the score shown
+    (and the verdict and min_score) stays the query's own cosine with the clause."""
+    query = "kids' eyesight"
+    plain = {hit.clause_id: hit.score for hit in searcher.by_text(query, k=len(searcher.corpus), feedback=False)}
+    expanded = searcher.by_text(query, k=10)
+    assert len(expanded) == 10
+    assert all(abs(hit.score - plain[hit.clause_id]) < 1e-5 for hit in expanded)
+    assert [hit.clause_id for hit in expanded] != sorted(plain, key=lambda clause_id: -plain[clause_id])[:10]
+    floor = sorted(hit.score for hit in expanded)[5]
+    assert all(hit.score >= floor for hit in searcher.by_text(query, k=10, min_score=floor))
 
 
 def test_incremental_sixth_plan_replace_and_remove(sample_index, sample_dir, tmp_path, e5_encoder):

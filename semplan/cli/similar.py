@@ -40,7 +40,7 @@ def command(text, directory, clause_id, plan_id, queries_file, k, only_plans, ex
     model's query prompt. Scores are cosine similarities; each hit's verdict (same commitment,
     related, different) comes from thresholds calibrated for the model on labelled pairs, and the
     words it shares with the query are in bold (a `same` sharing none is marked a paraphrase). The order
-    is by the score (--lexical also weighs shared wording, BM25 over character bigrams). --clause
+    is by the score of TEXT expanded by its 3 best hits (--lexical also weighs BM25 over bigrams). --clause
     searches the other plans (add --include-own-plan for its own); --plan prints an
     alignment table: every clause of PLAN with its best match in each other plan, unless
     that match is judged `different` (--all-matches shows those too). --queries answers a file

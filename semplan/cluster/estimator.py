@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 # projection that finds them.
 PLACEMENT_NEIGHBOURS = 5
 PLACEMENT_DIMS = 64
+# Components of a disconnected neighbour graph up to this size get their spectral layout from a
+# dense eigendecomposition (see _repeatable_spectral_layout).
+DENSE_LAYOUT_NODES = 1000
 
 
 class PriorityClusterer(ClusterMixin, BaseEstimator):
@@ -250,6 +253,7 @@ def umap_module() -> Any:
     import numba
     import umap
 
+    _repeatable_spectral_layout(sys.modules["umap.spectral"])
     for name in _UMAP_NUMBA_MODULES if writable else ():
         module = sys.modules.get(name)
         for value in vars(module).values() if module is not None else ():
@@ -258,6 +262,37 @@ def umap_module() -> Any:
             ):
                 value.enable_caching()
     return umap
+
+
+def _repeatable_spectral_layout(spectral: Any) -> None:
+    """Make umap-learn's spectral initialisation of a disconnected neighbour graph repeatable.
+
+    UMAP lays out each connected component of the graph with ARPACK (`eigsh`). A component of
+    near-identical clauses (a block of boilerplate, a repeated list) is a near-uniform clique:
+    its Laplacian's eigenvalues are all equal, ARPACK meets an invariant subspace and restarts
+    from a vector drawn from its own internal seed, and the layout — then the priorities —
+    changes from call to call with the same seed (docs/quality.md has the runs). Components of up
+    to DENSE_LAYOUT_NODES nodes are solved exactly with a dense eigendecomposition instead (a
+    second at most); the whole graph and larger components go through umap-learn unchanged, so
+    a connected corpus keeps its priorities to the bit.
+    """
+    original = spectral._spectral_layout
+    if getattr(original, "_semplan_repeatable", False):
+        return
+
+    def layout(data: Any, graph: Any, dim: int, random_state: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        # umap-learn passes data=None exactly when it lays out one component of several.
+        if data is not None or graph.shape[0] > DENSE_LAYOUT_NODES:
+            return original(data, graph, dim, random_state, *args, **kwargs)
+        # The normalised Laplacian I - D^-1/2 G D^-1/2, as umap-learn builds it, solved densely.
+        dense = np.asarray(graph.todense(), dtype=np.float64)
+        scale = 1.0 / np.sqrt(dense.sum(axis=0))
+        laplacian = np.eye(graph.shape[0]) - scale[:, None] * dense * scale[None, :]
+        eigenvalues, eigenvectors = np.linalg.eigh(laplacian)
+        return eigenvectors[:, np.argsort(eigenvalues, kind="stable")[1 : dim + 1]]
+
+    layout._semplan_repeatable = True
+    spectral._spectral_layout = layout
 
 
 def as_unit_rows(vectors: Any) -> np.ndarray:

@@ -3,8 +3,8 @@ user's stop words, and class-based TF-IDF keywords per cluster.
 
 A label candidate is a content word (jieba's nouns, verbs, idioms and abbreviations; no
 adverbs, time words, numerals, function words or place names) of two characters or more, or
-a known term of the user's; or two such words adjacent in the text that end in a noun
-(课后+服务 → 课后服务), the compounds plans actually write. A candidate must be used by at least
+a known term of the user's; or two or three such words adjacent in the text that end in a noun
+(课后+服务 → 课后服务, 教育领域+综合+改革), the compounds plans actually write. A candidate must be used by at least
 two clauses of at least two plans in the corpus: one plan's OCR typo (学前教育普豕普惠) or
 one-off phrase cannot name a priority.
 """
@@ -113,7 +113,10 @@ def clause_terms(match_text: str, words: LabelWords | None = None) -> list[str]:
     known = known_terms() | words.terms
     text = mask_names(match_text)
     terms: list[str] = []
-    previous: tuple[str, str] | None = None
+    # The joinable words just before this one (at most two), each with whether a compound may
+    # start at it: not right after a one-character word it is glued to (新+时代: no 时代教育督导).
+    run: list[tuple[str, bool]] = []
+    glued = False
     for token in _tagger(known).lcut(text):
         word, tag = token.word, token.flag
         usable = (
@@ -125,12 +128,16 @@ def clause_terms(match_text: str, words: LabelWords | None = None) -> list[str]:
         )
         if usable and (tag in _CONTENT_TAGS or word in known):
             terms.append(word)
-        if usable and previous is not None and (tag in _HEAD_TAGS or word in known):
-            compound = previous[0] + word
-            if len(compound) <= 8:
-                terms.append(compound)
+        if usable and (tag in _HEAD_TAGS or word in known):
+            # Two or three words (学生+综合+素质, 教育领域+综合+改革): else the label gets the
+            # fragment the text cut in two (学生综合 / 综合素质).
+            for first in range(len(run)):
+                compound = "".join(previous for previous, _ in run[first:]) + word
+                if run[first][1] and len(compound) <= 8:
+                    terms.append(compound)
         joinable = usable and (tag in _CONTENT_TAGS or tag in _MODIFIER_TAGS or word in known)
-        previous = (word, tag) if joinable else None
+        run = [*run[-1:], (word, not glued)] if joinable else []
+        glued = len(word) == 1 and (tag in _CONTENT_TAGS or tag in _MODIFIER_TAGS) and _CJK_OR_LETTER.match(word) is not None
     return terms
 
 
@@ -228,10 +235,17 @@ def class_keywords(
                 term in longer and longer != term and score[longer] >= 0.7 * score[term] for longer in top
             ):
                 continue
-            if any(term in kept or kept in term for kept in chosen):
+            if any(term in kept or kept in term or _overlap(term, kept) for kept in chosen):
                 continue
             chosen.append(term)
             if len(chosen) == n_keywords:
                 break
         keywords[label] = chosen
     return keywords
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether one term ends with three or more characters the other starts with: halves of one
+    longer term (中小学教育惩戒 / 教育惩戒规则) stutter in a label as much as a term and its part;
+    two (基础教育 / 教育共同体) are two words."""
+    return any(a.endswith(b[:n]) or b.endswith(a[:n]) for n in range(3, min(len(a), len(b))))
