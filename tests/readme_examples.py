@@ -122,7 +122,7 @@ class Runner:
         command = re.sub(r"\s\[[^\]]*\]", "", command)
         words = shlex.split(command)
         assert words[0] == "semplan", command
-        changes = words[1] in CHANGES_INDEX
+        changes = next(word for word in words[1:] if not word.startswith("-")) in CHANGES_INDEX  # after --quiet
         index = self.index
         if changes:
             self.copies += 1

@@ -23,14 +23,8 @@ def widest(out: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory, e5_encoder, sample_dir) -> Path:
-    from semplan.ingest import index_paths
-    from semplan.store import Corpus
-
-    directory = tmp_path_factory.mktemp("terminal") / "index"
-    with Corpus.create(directory, e5_encoder.identity()) as corpus:
-        index_paths(corpus, [sample_dir], encoder=e5_encoder)
-    return directory
+def index(sample_index_dir) -> Path:
+    return sample_index_dir  # these tests only read it
 
 
 @pytest.fixture(autouse=True)
