@@ -15,6 +15,7 @@ import pytest
 from cli_runner import semplan
 from click.testing import CliRunner
 from crash import kill_at_fault_point
+from csv_cells import is_number
 
 from semplan.cli import cli
 from semplan.search import Searcher
@@ -297,14 +298,6 @@ def hostile_index(tmp_path_factory, cache_env):
     return directory
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("args", [["学前教育", "-k", "10"], ["--plan", "plain"], ["--plan", HYPERLINK_PLAN]],
                          ids=["hits", "alignment", "alignment-of-hostile-plan"])
 def test_similar_csv_is_safe_to_open_in_a_spreadsheet(hostile_index, args):
@@ -315,11 +308,11 @@ def test_similar_csv_is_safe_to_open_in_a_spreadsheet(hostile_index, args):
     assert out.startswith("\ufeff") and out.count("\ufeff") == 1
     rows = list(csv.reader(io.StringIO(out[1:])))
     cells = [cell for row in rows[1:] for cell in row]
-    assert len(rows) > 1 and not [cell for cell in cells if cell.startswith(FORMULA_LEADS) and not _is_number(cell)]
+    assert len(rows) > 1 and not [cell for cell in cells if cell.startswith(FORMULA_LEADS) and not is_number(cell)]
     assert [cell for cell in cells if cell.startswith("'" + HYPERLINK_PLAN)]
     assert {"'=SUM(1,2)加强学前教育普惠发展。", "'-推进课后服务工作。", "'@提升教师待遇水平。"} & set(cells)
     score_column = rows[0].index("score")
-    assert all(_is_number(row[score_column]) for row in rows[1:] if row[score_column])
+    assert all(is_number(row[score_column]) for row in rows[1:] if row[score_column])
 
 
 def test_plan_id_collision_across_runs_is_refused(tmp_path, cache_env):

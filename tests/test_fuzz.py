@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from csv_cells import is_number
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -270,7 +271,7 @@ def _check_report(out: Path, plans: list[str], texts: list[list[str]]) -> Counte
         raw = (out / name).read_text(encoding="utf-8")
         assert raw.startswith("\ufeff")
         cells = [cell for row in csv.reader(io.StringIO(raw[1:], newline="")) for cell in row]
-        assert not [cell for cell in cells if cell.startswith(FORMULA_LEADS) and not _is_number(cell)]
+        assert not [cell for cell in cells if cell.startswith(FORMULA_LEADS) and not is_number(cell)]
 
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert [plan["plan_id"] for plan in data["plans"]] == plans
@@ -278,14 +279,6 @@ def _check_report(out: Path, plans: list[str], texts: list[list[str]]) -> Counte
     assert [row["plan"] for row in data["clauses"]] == [plan for plan, plan_texts in zip(plans, texts, strict=True)
                                                         for _ in plan_texts]
     return _dangerous_tags((out / "report.html").read_text(encoding="utf-8"))
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from csv_cells import is_number
 
 from semplan.cluster import find_priorities
 from semplan.report import REPORT_FILES, write_report
@@ -402,16 +403,8 @@ def test_csv_cells_never_start_a_formula_and_excel_sees_utf8(tmp_path):
         assert raw.startswith(codecs.BOM_UTF8)
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
         cells = [cell for row in rows for cell in row]
-        assert not [cell for cell in cells if cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not _is_number(cell))]
+        assert not [cell for cell in cells if cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not is_number(cell))]
         assert any(cell.startswith("'=HYPERLINK") for cell in cells) or name == "priorities.csv"
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def test_report_files_get_the_umask_mode(tmp_path):
