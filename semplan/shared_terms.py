@@ -78,10 +78,16 @@ def _is_place(term: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
+def _tokens(folded: str) -> tuple[tuple[str, int, int], ...]:
+    """jieba's (word, start, end) for `folded`, once per text: words and word boundaries both read it."""
+    return tuple(_tokenizer().tokenize(folded))
+
+
+@lru_cache(maxsize=4096)
 def _words(folded: str) -> frozenset[str]:
     stops = _stop_words()
     return frozenset(
-        word for word, _, _ in _tokenizer().tokenize(folded)
+        word for word, _, _ in _tokens(folded)
         if len(word) >= 2 and _CONTENT.search(word) and word not in stops
     )
 
@@ -108,7 +114,7 @@ def _common_runs(a: str, b: str) -> set[str]:
 
 @lru_cache(maxsize=4096)
 def _word_boundaries(folded: str) -> frozenset[int]:
-    return frozenset(offset for _, start, end in _tokenizer().tokenize(folded) for offset in (start, end))
+    return frozenset(offset for _, start, end in _tokens(folded) for offset in (start, end))
 
 
 def _trimmed_to_words(run: str, a: str, b: str) -> str:
